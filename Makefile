@@ -1,0 +1,67 @@
+# The v5 series "keep CPU hotplug disabled from choosing the reboot CPU to
+# the end" and the lab that proves it. See README.md.
+#
+#   make              install what is missing, build base and patched
+#                     kernels, boot them in QEMU, print the comparison
+#   make check        what CI runs: static checks of the series, the lab's
+#                     unit tests, the lab on every CI architecture
+#   make bench        time the kexec shutdown path, base vs patched
+#   make tree         build/tree/$(BASE): the base with the series as commits
+#   make export       write the series back from that tree
+#   make apply KERNEL=/path   apply the series to your tree (all or nothing)
+
+ARCH      ?= x86_64
+BASE      ?= 6.12
+SCENARIOS ?=
+CMDLINE   ?=
+SMP       ?= 4
+ITER      ?= 3
+GENS      ?= 3
+# CI-sized runs: the racy scenarios run fewer times.
+CHECK_ARCHES ?= x86_64 arm64
+CHECK_ITER   ?= 2
+CHECK_GENS   ?= 2
+
+PY  := python3
+LAB := $(PY) lab/lab.py
+SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
+
+.PHONY: all lab deps check static test bench tree export apply clean help
+
+all: deps lab
+
+help:
+	@sed -n '1,/^$$/p' Makefile
+
+deps:
+	@sh scripts/install-deps.sh
+
+lab:
+	$(LAB) run --arch $(ARCH) --base $(BASE) --scenarios "$(SCENARIOS)" \
+		--cmdline "$(CMDLINE)" --smp $(SMP) --iterations $(ITER) --gens $(GENS)
+
+check: deps static test
+	$(LAB) run --arch "$(CHECK_ARCHES)" --base $(BASE) --smp $(SMP) \
+		--iterations $(CHECK_ITER) --gens $(CHECK_GENS)
+
+static:
+	$(PY) scripts/check_series.py --base $(BASE)
+
+test:
+	$(LAB) test
+
+bench: deps
+	$(LAB) bench --base $(BASE)
+
+tree:
+	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)
+
+export:
+	sh scripts/tree.sh export $(BASE) $(SERIES_DIR) build/tree/$(BASE)
+
+apply:
+	@test -n "$(KERNEL)" || { echo "usage: make apply KERNEL=/path/to/linux" >&2; exit 2; }
+	sh scripts/tree.sh apply $(SERIES_DIR) $(KERNEL)
+
+clean:
+	rm -rf build

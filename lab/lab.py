@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""The lab's command line: build, boot, compare.
+
+  lab.py run   [--arch x86_64,arm64] [--base 6.12] [--scenarios a,b] ...
+  lab.py bench [--arch ...] [--smp 2,4,8] [--runs 5]
+  lab.py test  (the lab's own unit tests, on recorded logs)
+"""
+
+import argparse
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from labtool import arch as archmod  # noqa: E402
+from labtool import kernel, report, runner, scenarios  # noqa: E402
+from labtool.util import BUILD, LabError, fmt_secs, log  # noqa: E402
+
+
+def csv(s):
+    return [x for x in (s or "").replace(" ", ",").split(",") if x]
+
+
+def cmd_run(a):
+    arches = [archmod.load(n) for n in csv(a.arch)]
+    bases = csv(a.base)
+    for b in bases:
+        if b not in kernel.BASES:
+            raise LabError(f"unknown base '{b}'; supported: {', '.join(kernel.BASES)}")
+    selected = scenarios.select(csv(a.scenarios), iterations=a.iterations, gens=a.gens, smp=a.smp)
+    start = time.monotonic()
+    results = []
+    for b in bases:
+        for ar in arches:
+            opts = argparse.Namespace(base=b, label=a.label or b, smp=a.smp, cmdline=a.cmdline,
+                                      tree=a.tree, kconfig=a.kconfig)
+            results += runner.run_arch(ar, opts, selected)
+    runner.save(results, os.path.join(BUILD, "report", "results.json"))
+    wall = f"wall time of this run: {fmt_secs(time.monotonic() - start)}"
+    report.write(results, wall)
+    print(report.text_table(results))
+    print(wall)
+    print(f"report: {os.path.join(BUILD, 'report', 'report.md')}")
+    print(report.closing_line(results))
+    return 1 if report.counts(results)[1] else 0
+
+
+def cmd_bench(a):
+    from labtool import bench
+    arches = [archmod.load(n) for n in csv(a.arch)]
+    return bench.main(arches, a.base, [int(x) for x in csv(a.smp)], a.runs)
+
+
+def cmd_test(a):
+    suite = unittest.defaultTestLoader.discover(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
+    res = unittest.TextTestRunner(verbosity=1).run(suite)
+    n = res.testsRun
+    bad = len(res.failures) + len(res.errors)
+    print(f"lab unit tests: {n - bad} passed, {bad} failed")
+    return 0 if res.wasSuccessful() and n else 1
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="build base and patched kernels, run the scenarios")
+    r.add_argument("--arch", default="x86_64")
+    r.add_argument("--base", default="6.12")
+    r.add_argument("--scenarios", default="")
+    r.add_argument("--cmdline", default="", help="extra kernel parameters for every guest")
+    r.add_argument("--smp", type=int, default=4)
+    r.add_argument("--iterations", type=int, default=3, help="runs of the racy scenarios")
+    r.add_argument("--gens", type=int, default=3, help="kexecs in a chain")
+    r.add_argument("--tree", help="a prepared user tree with 'base' and 'series' (make validate)")
+    r.add_argument("--kconfig", help="the user's .config to start from (make validate)")
+    r.add_argument("--label", help="name for the base in the report (make validate)")
+    r.set_defaults(func=cmd_run)
+    b = sub.add_parser("bench", help="time the kexec shutdown path, base vs patched")
+    b.add_argument("--arch", default="x86_64,arm64")
+    b.add_argument("--base", default="6.12")
+    b.add_argument("--smp", default="2,4,8")
+    b.add_argument("--runs", type=int, default=5)
+    b.set_defaults(func=cmd_bench)
+    t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
+    t.set_defaults(func=cmd_test)
+    a = p.parse_args(argv)
+    if a.cmd == "run" and not 1 <= a.smp <= 16:
+        p.error("--smp must be between 1 and 16")
+    try:
+        return a.func(a)
+    except LabError as e:
+        print(f"lab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Per-architecture data, read from lab/arch/<name>.conf."""
+
+import configparser
+import os
+
+from .util import LAB, ConfigError
+
+FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
+          "cmdline", "deb_arch", "lib_dirs", "hwid_source")
+
+
+class Arch:
+    def __init__(self, name, data):
+        self.name = name
+        for f in FIELDS:
+            setattr(self, f, data.get(f, "").strip())
+        self.qemu_args = self.qemu_args.split()
+        self.lib_dirs = self.lib_dirs.split()
+
+    def __repr__(self):
+        return f"Arch({self.name})"
+
+
+def available():
+    d = os.path.join(LAB, "arch")
+    return sorted(f[:-5] for f in os.listdir(d) if f.endswith(".conf"))
+
+
+def load(name):
+    path = os.path.join(LAB, "arch", f"{name}.conf")
+    if not os.path.exists(path):
+        raise ConfigError(f"unknown architecture '{name}'; known: {', '.join(available())}")
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read(path)
+    return Arch(name, cp["arch"])

@@ -1,0 +1,302 @@
+"""Configure and build kernels, and the guest's initramfs.
+
+The only module that knows about make, compilers and Debian packages.
+
+One object directory per (base, arch) serves both kernels: the base build
+comes first, then the series is checked out in the same source tree and
+make rebuilds only what the series touched. Built images are kept under
+build/images/<base>/<arch>/<kernel>/ with a stamp of the commit and config
+they were built from, so a second run rebuilds nothing.
+"""
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+
+from .util import BUILD, LAB, ROOT, BuildError, ConfigError, LabError, log, run, fmt_secs
+
+KERNELS = ("base", "patched")
+BASES = ("6.12", "6.1")
+
+
+def series_dir(base):
+    return os.path.join(ROOT, "series") if base == "6.12" else os.path.join(ROOT, "backports", base)
+
+
+def tree_dir(base):
+    return os.path.join(BUILD, "tree", base)
+
+
+def git(tree, *args):
+    return subprocess.run(["git", "-C", tree, *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def prepare_tree(base):
+    """The base tree with the series as branch 'series' (scripts/tree.sh)."""
+    if base not in BASES:
+        raise ConfigError(f"unknown base '{base}'; supported: {', '.join(BASES)}")
+    sdir = series_dir(base)
+    if not glob.glob(os.path.join(sdir, "0001-*.patch")):
+        raise ConfigError(f"no series for base {base} in {sdir}")
+    tree = tree_dir(base)
+    # Re-apply only when the series files changed since the last time.
+    digest = hashlib.sha256()
+    for p in sorted(glob.glob(os.path.join(sdir, "*.patch"))):
+        with open(p, "rb") as f:
+            digest.update(f.read())
+    stampf = os.path.join(BUILD, f"tree-{base}.stamp")
+    stamp = digest.hexdigest()
+    if os.path.exists(stampf) and open(stampf).read() == stamp and \
+            subprocess.call(["git", "-C", tree, "rev-parse", "-q", "--verify", "series"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+        return tree
+    log(f"preparing the {base} tree with the series")
+    run(["sh", os.path.join(ROOT, "scripts", "tree.sh"), "tree", base, sdir, tree],
+        f"applying the series to {base}")
+    with open(stampf, "w") as f:
+        f.write(stamp)
+    return tree
+
+
+def fragments(arch):
+    return [os.path.join(LAB, "config", "common.config"),
+            os.path.join(LAB, "config", f"{arch.name}.config")]
+
+
+def wanted_options(paths):
+    opts = {}
+    for p in paths:
+        for line in open(p):
+            m = re.match(r"(CONFIG_\w+)=(.*)", line.strip())
+            if m:
+                opts[m.group(1)] = m.group(2)
+            m = re.match(r"# (CONFIG_\w+) is not set", line.strip())
+            if m:
+                opts[m.group(1)] = "n"
+    return opts
+
+
+def check_config(dotconfig, opts):
+    """Every option the fragments ask for must have made it into .config."""
+    have = {}
+    for line in open(dotconfig):
+        m = re.match(r"(CONFIG_\w+)=(.*)", line.strip())
+        if m:
+            have[m.group(1)] = m.group(2)
+    bad = [f"{k}={v} (got {have.get(k, 'n')})" for k, v in opts.items()
+           if have.get(k, "n") != v]
+    if bad:
+        raise ConfigError(f"{dotconfig}: options not applied (missing dependency?): " + ", ".join(bad))
+
+
+def make_cmd(tree, obj, arch, *targets):
+    cross = arch.cross
+    cc = f"{cross}gcc"
+    if shutil.which("ccache"):
+        cc = f"ccache {cc}"
+    return ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
+            f"CROSS_COMPILE={cross}", f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets]
+
+
+def image_dir(base, arch, kernel):
+    return os.path.join(BUILD, "images", base, arch.name, kernel)
+
+
+def build(base, arch, kernel, tree=None, kconfig=None, label=None):
+    """Build one kernel; return the directory with its image and vmlinux.
+
+    tree/kconfig/label let 'make validate' build a user's tree: the tree
+    must have branches or tags 'base' and 'series' (see prepare_user_tree).
+    """
+    tree = tree or tree_dir(base)
+    label = label or base
+    rev = "base" if kernel == "base" else "series"
+    frags = fragments(arch)
+    obj = os.path.join(BUILD, "obj", label, arch.name)
+    out = os.path.join(BUILD, "images", label, arch.name, kernel)
+    commit = git(tree, "rev-parse", rev)
+    h = hashlib.sha256(commit.encode())
+    for p in frags + ([kconfig] if kconfig else []):
+        h.update(open(p, "rb").read())
+    stamp = h.hexdigest()
+    stampf = os.path.join(out, "stamp")
+    if os.path.exists(stampf) and open(stampf).read() == stamp:
+        log(f"{label} {arch.name} {kernel}: up to date")
+        return out
+    git(tree, "checkout", "-q", "-f", rev)
+    os.makedirs(obj, exist_ok=True)
+    what = f"building {label} {arch.name} {kernel}"
+    log(what + (" (incremental: only what the series touches)" if kernel == "patched" and
+                os.path.exists(os.path.join(obj, "vmlinux")) else ""))
+    logf = os.path.join(BUILD, "obj", label, f"{arch.name}-{kernel}.log")
+    if kconfig:
+        shutil.copy(kconfig, os.path.join(obj, ".config"))
+        base_cfg = [os.path.join(obj, ".config")]
+    else:
+        run(make_cmd(tree, obj, arch, "tinyconfig"), f"{what}: tinyconfig", logfile=logf)
+        base_cfg = [os.path.join(obj, ".config")]
+    run([os.path.join(tree, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
+         *base_cfg, *frags], f"{what}: merging config fragments", logfile=logf)
+    run(make_cmd(tree, obj, arch, "olddefconfig"), f"{what}: olddefconfig", logfile=logf)
+    check_config(os.path.join(obj, ".config"), wanted_options(frags))
+    secs = run(make_cmd(tree, obj, arch), what, logfile=logf)
+    log(f"{what}: done in {fmt_secs(secs)}")
+    os.makedirs(out, exist_ok=True)
+    shutil.copy(os.path.join(obj, arch.image), os.path.join(out, "image"))
+    shutil.copy(os.path.join(obj, "vmlinux"), os.path.join(out, "vmlinux"))
+    with open(os.path.join(out, "build-seconds"), "w") as f:
+        f.write(f"{secs:.0f}\n")
+    with open(stampf, "w") as f:
+        f.write(stamp)
+    return out
+
+
+# --- the guest ---------------------------------------------------------------
+
+def guest_init(arch):
+    out = os.path.join(BUILD, "guest", arch.name)
+    os.makedirs(out, exist_ok=True)
+    exe = os.path.join(out, "init")
+    src = os.path.join(LAB, "guest", "init.c")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        run([arch.guest_cc, "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, src],
+            f"compiling the guest init for {arch.name}")
+    return exe
+
+
+def _needed(path):
+    """(interpreter, [NEEDED sonames]) of an ELF file, from readelf."""
+    out = subprocess.run(["readelf", "-d", "-l", path], capture_output=True, text=True).stdout
+    interp = re.search(r"Requesting program interpreter: (\S+)\]", out)
+    return (interp.group(1) if interp else None,
+            re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", out))
+
+
+def _deb_root(arch):
+    """Unpacked Debian kexec-tools for arch with its libraries, or None."""
+    if arch.deb_arch == "amd64":
+        return "/"
+    root = os.path.join(BUILD, "debs", arch.deb_arch)
+    if os.path.exists(os.path.join(root, "usr/sbin/kexec")):
+        return root
+    return None
+
+
+def kexec_tools(arch):
+    """Files for Debian's kexec-tools in the guest: {guest path: host path}."""
+    root = _deb_root(arch)
+    if not root:
+        return None
+    kexec = os.path.join(root, "usr/sbin/kexec")
+    if not os.path.exists(kexec):
+        return None
+    dirs = [os.path.join(root, d.lstrip("/")) for d in
+            ("lib", "usr/lib", f"lib/{arch.lib_dirs and ''}")] + arch.lib_dirs
+    for d in ("lib", "usr/lib"):
+        dirs += glob.glob(os.path.join(root, d, "*-linux-gnu"))
+    files = {"/sbin/kexec": kexec}
+    todo = [kexec]
+    while todo:
+        interp, libs = _needed(todo.pop())
+        if interp and interp not in files:
+            cand = [os.path.join(d, os.path.basename(interp)) for d in dirs]
+            hit = next((c for c in cand if os.path.exists(c)), None)
+            if not hit:
+                raise BuildError(f"kexec-tools for {arch.name}: interpreter {interp} not found")
+            files[interp] = hit
+        for lib in libs:
+            hit = next((os.path.join(d, lib) for d in dirs if os.path.exists(os.path.join(d, lib))), None)
+            if not hit:
+                raise BuildError(f"kexec-tools for {arch.name}: library {lib} not found in {dirs}")
+            gpath = "/lib/" + lib
+            if gpath not in files:
+                files[gpath] = hit
+                todo.append(hit)
+    return files
+
+
+def _cpio_entry(out, name, mode, data=b"", rdev=(0, 0), ino=[0]):
+    ino[0] += 1
+    hdr = "070701" + "".join(f"{v:08X}" for v in (
+        ino[0], mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name) + 1, 0))
+    out.write(hdr.encode() + name.encode() + b"\0")
+    out.write(b"\0" * (-out.tell() % 4))
+    out.write(data)
+    out.write(b"\0" * (-out.tell() % 4))
+
+
+def write_cpio(path, entries):
+    """entries: [(guest path, mode, data bytes or None, rdev)] -> newc cpio."""
+    with open(path, "wb") as out:
+        for name, mode, data, rdev in entries:
+            _cpio_entry(out, name.lstrip("/"), mode, data or b"", rdev)
+        _cpio_entry(out, "TRAILER!!!", 0)
+
+
+def initramfs(arch, kimage, with_tools=True):
+    """The guest's initramfs: init, the kernel to kexec, kexec-tools.
+
+    /lab/manifest lists every path, so that the guest can write the same
+    archive for the next generation of a kexec chain.
+    """
+    init = guest_init(arch)
+    files = {"/init": init, "/kernel": kimage}
+    tools = kexec_tools(arch) if with_tools else None
+    if tools:
+        files.update(tools)
+    dirs = {"/dev", "/proc", "/sys", "/lab", "/sbin", "/lib"}
+    for g in files:
+        d = os.path.dirname(g)
+        while d not in ("/", ""):
+            dirs.add(d)
+            d = os.path.dirname(d)
+    entries = [(d, stat.S_IFDIR | 0o755, None, (0, 0)) for d in sorted(dirs)]
+    entries.append(("/dev/console", stat.S_IFCHR | 0o600, None, (5, 1)))
+    manifest = [e[0] for e in entries] + sorted(files) + ["/lab/manifest"]
+    for g, h in sorted(files.items()):
+        with open(h, "rb") as f:
+            entries.append((g, stat.S_IFREG | 0o755, f.read(), (0, 0)))
+    entries.append(("/lab/manifest", stat.S_IFREG | 0o644, "\n".join(manifest).encode() + b"\n",
+                    (0, 0)))
+    out = os.path.join(os.path.dirname(kimage), "initramfs.cpio")
+    write_cpio(out, entries)
+    return out, bool(tools)
+
+
+def fetch_kexec_tools(arch):
+    """Unpack Debian's kexec-tools for a foreign architecture (no install)."""
+    if arch.deb_arch == "amd64" or _deb_root(arch):
+        return
+    root = os.path.join(BUILD, "debs", arch.deb_arch)
+    dl = os.path.join(BUILD, "debs", f"{arch.deb_arch}.dl")
+    os.makedirs(dl, exist_ok=True)
+    deps = subprocess.run(
+        ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+         "--no-breaks", "--no-replaces", "--no-enhances", f"kexec-tools:{arch.deb_arch}"],
+        capture_output=True, text=True)
+    if deps.returncode:
+        raise LabError(f"apt-cache does not know kexec-tools:{arch.deb_arch}; run 'make deps' "
+                       f"(it enables the {arch.deb_arch} architecture)")
+    pkgs = sorted({l.strip() for l in deps.stdout.splitlines()
+                   if re.match(r"^(kexec-tools|lib[\w.+-]+):" + arch.deb_arch + "$", l.strip())
+                   and not re.match(r"^lib(c6|gcc-s1|crypt1|selinux1|pcre2-8-0|gcc1):", l.strip())})
+    log(f"downloading kexec-tools for {arch.deb_arch}: {len(pkgs)} packages")
+    for attempt in range(3):
+        rc = subprocess.call(["apt-get", "download", "-q", *pkgs], cwd=dl,
+                             stdout=subprocess.DEVNULL)
+        if rc == 0:
+            break
+    else:
+        shutil.rmtree(dl, ignore_errors=True)
+        raise LabError(f"downloading kexec-tools:{arch.deb_arch} failed three times")
+    tmp = root + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for deb in glob.glob(os.path.join(dl, "*.deb")):
+        run(["dpkg-deb", "-x", deb, tmp], f"unpacking {os.path.basename(deb)}")
+    shutil.rmtree(root, ignore_errors=True)
+    os.rename(tmp, root)

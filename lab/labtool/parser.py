@@ -1,0 +1,148 @@
+"""Console log -> facts. Knows nothing about QEMU or scenarios.
+
+A log holds one or more generations (kernels booted one after the other by
+kexec). For each generation the parser collects the guest's "LAB:" lines,
+the trace events of the lab's kprobes, and the boot CPU the kernel reports.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+TS = r"^\[\s*(\d+\.\d+)\]\s"
+
+# Anything the kernel prints when something went wrong.
+SPLATS = [
+    r"BUG:", r"WARNING:", r"Oops", r"Internal error:", r"Kernel panic",
+    r"kernel BUG at", r"possible circular locking", r"possible recursive locking",
+    r"inconsistent lock state", r"lockdep is turned off", r"DEBUG_LOCKS_WARN_ON",
+    r"sleeping function called",
+    r"blocked for more than \d+ seconds", r"Processor \d+ is stuck",
+    r"soft lockup", r"rcu_\w+ (self-)?detected stall", r"Unable to handle kernel",
+    r"general protection fault", r"stack-protector", r"Unbalanced cpu hotplug",
+    r"Failed to offline CPU", r"no longer affine to cpu",
+]
+SPLAT_RE = re.compile("|".join(SPLATS))
+EVENT_RE = re.compile(TS + r".*?\b(lab_\w+): \((\S+?)(?: <- (\S+))?\)\s*(.*)$")
+
+
+@dataclass
+class Event:
+    ts: float
+    name: str
+    args: dict
+    line: str
+
+
+@dataclass
+class Generation:
+    index: int
+    lines: list = field(default_factory=list)
+    boot: dict = None          # fields of "LAB: boot ..."
+    lab: list = field(default_factory=list)     # "LAB: ..." texts
+    events: list = field(default_factory=list)
+    hwid: str = None           # boot CPU as the kernel reports it
+    done: bool = False
+    errors: list = field(default_factory=list)
+
+    def window(self):
+        """Hotplug operations in the last reboot path of this generation.
+
+        Returns (ops, refused, end): 'ops' are the first steps of CPU
+        hotplug operations (lab_up_start, lab_down_start) after migrate_to_reboot_cpu() returned and before the
+        architecture's teardown or the jump into the new kernel, i.e.
+        operations that got past cpu_hotplug_disabled inside the window;
+        'refused' are sysfs attempts that returned -EBUSY after
+        migrate_to_reboot_cpu(); 'end' names what closed the window.
+        """
+        start = None
+        for i, e in enumerate(self.events):
+            if e.name == "lab_mig":
+                start = i
+        if start is None:
+            return None
+        ops, refused, end = [], [], "log end"
+        for e in self.events[start + 1:]:
+            if e.name in ("lab_teardown", "lab_jump"):
+                end = e.name
+                break
+            if e.name in ("lab_up_start", "lab_down_start"):
+                ops.append(e)
+        for e in self.events[start + 1:]:
+            if e.name in ("lab_up", "lab_down", "lab_target") and e.args.get("ret") == "-16":
+                refused.append(e)
+        return ops, refused, end
+
+    def timestamp(self, name):
+        for e in self.events:
+            if e.name == name:
+                return e.ts
+        return None
+
+
+@dataclass
+class Log:
+    generations: list
+    splats: list
+    text: str
+
+    @property
+    def last_line(self):
+        lines = [l for l in self.text.splitlines() if l.strip()]
+        return lines[-1].strip() if lines else "(empty log)"
+
+
+def _fields(text):
+    return dict(re.findall(r"(\w+)=(\S+)", text))
+
+
+def parse(text):
+    gens = [Generation(0)]
+    splats = []
+    last_ts = 0.0
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        # The printk clock starts again at 0 in every new kernel: that
+        # starts a new generation.
+        m = re.match(TS, line)
+        if m:
+            ts = float(m.group(1))
+            if ts == 0.0 and last_ts > 0.0:
+                gens.append(Generation(len(gens)))
+            last_ts = ts
+        g = gens[-1]
+        g.lines.append(line)
+        if SPLAT_RE.search(line):
+            splats.append((g.index, line.strip()))
+        m = re.search(r"LAB: (.*)$", line)
+        if m:
+            msg = m.group(1)
+            g.lab.append(msg)
+            if msg.startswith("boot "):
+                g.boot = _fields(msg)
+            elif msg.startswith("done"):
+                g.done = True
+            elif msg.startswith("error"):
+                g.errors.append(msg)
+            continue
+        m = EVENT_RE.search(line)
+        if m:
+            g.events.append(Event(float(m.group(1)), m.group(2), _fields(m.group(5)), line.strip()))
+            continue
+        m = re.search(r"Booting Linux on physical CPU (0x[0-9a-fA-F]+)", line)
+        if m:
+            g.hwid = str(int(m.group(1), 16))
+    for g in gens:
+        if g.hwid is None and g.boot and g.boot.get("hwid", "-") != "-":
+            g.hwid = g.boot["hwid"]
+    return Log(gens, splats, text)
+
+
+def cpulist(s):
+    """'0-2,5' -> {0, 1, 2, 5}"""
+    out = set()
+    for part in (s or "").split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out

@@ -1,0 +1,67 @@
+"""Results -> a table on the terminal, report.md and results.json."""
+
+import os
+
+from .util import BUILD
+
+CELL = {"ok": "{r}", "MISMATCH": "{r} (MISMATCH: expected {e})", "info": "{r} (info)", "skip": "skip"}
+
+
+def cell(r):
+    return CELL[r.verdict].format(r=r.result, e=r.expected)
+
+
+def counts(results):
+    """(passed, failed, skipped, informational) over the cells with a definite expectation."""
+    v = [r.verdict for r in results]
+    return v.count("ok"), v.count("MISMATCH"), v.count("skip"), v.count("info")
+
+
+def closing_line(results):
+    p, f, s, _ = counts(results)
+    return f"{p} passed, {f} failed" + (f", {s} skipped" if s else "")
+
+
+def groups(results):
+    out = {}
+    for r in results:
+        out.setdefault((r.arch, r.base), {}).setdefault(r.scenario, {})[r.kernel] = r
+    return out
+
+
+def text_table(results, width=110):
+    lines = []
+    for (arch, base), scs in groups(results).items():
+        lines.append(f"== {arch}, Linux {base}: expected base/patched, result, evidence")
+        for name, by in scs.items():
+            b, p = by.get("base"), by.get("patched")
+            lines.append(f"{name:22} base    [{b.expected:4}] {cell(b):28} {b.evidence[:width]}")
+            lines.append(f"{'':22} patched [{p.expected:4}] {cell(p):28} {p.evidence[:width]}")
+    return "\n".join(lines)
+
+
+def markdown(results, extra=""):
+    out = ["# Lab report", "",
+           "Each cell: result on that kernel (expected in brackets), then the evidence line. "
+           "`info` cells measure a race the base kernel loses in some runs and are not counted.", ""]
+    for (arch, base), scs in groups(results).items():
+        out += [f"## {arch}, Linux {base}", "",
+                "| scenario | base | patched |", "|---|---|---|"]
+        for name, by in scs.items():
+            row = []
+            for k in ("base", "patched"):
+                r = by[k]
+                ev = r.evidence.replace("|", "\\|")
+                logs = " ".join(f"[log]({l})" for l in (r.logs or [])[:3])
+                row.append(f"**{cell(r)}** [{r.expected}] {ev} {logs}")
+            out.append(f"| {name} | {row[0]} | {row[1]} |")
+        out.append("")
+    out += [extra, "", closing_line(results), ""]
+    return "\n".join(out)
+
+
+def write(results, extra=""):
+    d = os.path.join(BUILD, "report")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "report.md"), "w") as f:
+        f.write(markdown(results, extra))

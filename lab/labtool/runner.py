@@ -1,0 +1,132 @@
+"""Run scenarios on base and patched kernels, interleaved, and collect results."""
+
+import json
+import os
+import time
+from dataclasses import dataclass, asdict
+
+from . import kernel, parser, qemu, scenarios
+from .util import BUILD, log, fmt_secs
+
+
+@dataclass
+class Result:
+    arch: str
+    base: str
+    kernel: str
+    scenario: str
+    expected: str
+    result: str          # pass | fail | skip
+    evidence: str
+    runs: int = 0
+    failed_runs: int = 0
+    logs: list = None
+
+    @property
+    def verdict(self):
+        """ok | MISMATCH | info | skip"""
+        if self.result == "skip":
+            return "skip"
+        if self.expected == "any":
+            return "info"
+        return "ok" if self.result == self.expected else "MISMATCH"
+
+
+def timeout_for(sc):
+    return 90 + 45 * sc.gens
+
+
+def run_one(arch, images, sc, kname, i, opts, logdir):
+    img = images[kname]
+    append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
+    logfile = os.path.join(logdir, f"{arch.name}-{opts.label}-{kname}-{sc.name}-{i}.log")
+    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
+                                      qemu.cmdline(arch, append), logfile, timeout_for(sc))
+    run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
+    ok, evidence = sc.check(run, sc)
+    return ok, evidence, logfile, secs
+
+
+def run_scenario(arch, images, sc, opts, logdir):
+    """Runs of one scenario, base and patched interleaved.
+
+    A scenario expected to fail on a kernel stops there at the first
+    failing run (up to sc.max_iterations runs): one failure shows it.
+    """
+    results = {}
+    state = {k: {"runs": 0, "failed": 0, "first_fail": None, "last_ok": None, "logs": []}
+             for k in images}
+    limit = max(sc.iterations, getattr(sc, "max_iterations", 0) or 0)
+    for i in range(limit):
+        active = []
+        for k in images:
+            st = state[k]
+            exp = sc.expect[k]
+            if exp == "fail" and st["failed"]:
+                continue
+            if i >= sc.iterations and not (exp == "fail" and not st["failed"]):
+                continue
+            active.append(k)
+        if not active:
+            break
+        for k in active:
+            st = state[k]
+            ok, evidence, logfile, secs = run_one(arch, images, sc, k, i, opts, logdir)
+            st["runs"] += 1
+            st["logs"].append(os.path.relpath(logfile, os.path.join(BUILD, "report")))
+            if ok:
+                st["last_ok"] = evidence
+            else:
+                st["failed"] += 1
+                st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
+            log(f"  {arch.name} {opts.label} {k:7} {sc.name} run {i + 1}: "
+                f"{'pass' if ok else 'FAIL'} ({secs:.0f}s) {evidence[:150]}")
+    for k, st in state.items():
+        failed = st["failed"]
+        res = "fail" if failed else "pass"
+        rate = f"{failed}/{st['runs']} runs failed"
+        evidence = f"{rate}; {st['first_fail']}" if failed else f"{rate}; {st['last_ok']}"
+        results[k] = Result(arch.name, opts.label, k, sc.name, sc.expect[k], res, evidence,
+                            st["runs"], failed, st["logs"])
+    return results
+
+
+def prepare(arch, opts):
+    """Build (or reuse) both kernels and their initramfs."""
+    if opts.tree:
+        tree = opts.tree
+    else:
+        tree = kernel.prepare_tree(opts.base)
+    kernel.fetch_kexec_tools(arch)
+    images = {}
+    for k in kernel.KERNELS:
+        d = kernel.build(opts.base, arch, k, tree=tree, kconfig=opts.kconfig, label=opts.label)
+        initrd, tools = kernel.initramfs(arch, os.path.join(d, "image"))
+        images[k] = {"image": os.path.join(d, "image"), "initrd": initrd, "tools": tools}
+    return images
+
+
+def run_arch(arch, opts, selected):
+    logdir = os.path.join(BUILD, "report", "logs")
+    os.makedirs(logdir, exist_ok=True)
+    start = time.monotonic()
+    images = prepare(arch, opts)
+    log(f"{arch.name} {opts.label}: kernels ready after {fmt_secs(time.monotonic() - start)}")
+    out = []
+    for sc in selected:
+        if sc.needs_tools and not all(v["tools"] for v in images.values()):
+            for k in images:
+                out.append(Result(arch.name, opts.label, k, sc.name, sc.expect[k], "skip",
+                                  "Debian kexec-tools not available for this architecture"))
+            continue
+        t = time.monotonic()
+        res = run_scenario(arch, images, sc, opts, logdir)
+        out.extend(res[k] for k in kernel.KERNELS)
+        log(f"{arch.name} {opts.label} {sc.name}: done in {fmt_secs(time.monotonic() - t)}")
+    return out
+
+
+def save(results, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump([{k: v for k, v in asdict(r).items()} for r in results], f, indent=1)

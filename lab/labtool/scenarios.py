@@ -1,0 +1,229 @@
+"""Scenarios: what each guest does, and what its console must show.
+
+A scenario is data (kernel parameters for the guest, how many runs, the
+expected verdict per kernel) plus one check that turns parsed logs into a
+verdict and one evidence line. Expectations:
+
+  pass  the scenario must pass on that kernel
+  fail  the scenario must fail there: it shows the problem the series fixes
+  any   measured and reported, not counted: the failure is a race that the
+        base kernel loses only in some runs (the rate is reported)
+"""
+
+from dataclasses import dataclass, field
+
+from . import parser
+
+REBOOTED = "reboot: Restarting system"
+POWERED_OFF = "reboot: Power down"
+
+
+@dataclass
+class Scenario:
+    name: str
+    doc: str
+    params: dict
+    check: object
+    append: str = ""
+    gens: int = 1
+    iterations: int = 1
+    max_iterations: int = 0    # runs allowed to show an expected failure
+    expect: dict = field(default_factory=lambda: {"base": "pass", "patched": "pass"})
+    needs_tools: bool = False
+
+
+@dataclass
+class Run:
+    """One VM run: its parsed log and how it ended."""
+    log: parser.Log
+    timed_out: bool
+    secs: float
+    logfile: str
+    smp: int
+
+
+def _common(run, gens):
+    """Failures every scenario has in common, or None."""
+    log = run.log
+    if log.splats:
+        g, line = log.splats[0]
+        return f"splat in generation {g}: {line}"
+    if run.timed_out:
+        return f"timeout after {run.secs:.0f}s; last line: {log.last_line}"
+    for g in log.generations:
+        if g.errors:
+            return f"guest error in generation {g.index}: {g.errors[0]}"
+    booted = [g for g in log.generations if g.boot]
+    if len(booted) < gens + 1:
+        return f"{len(booted)} of {gens + 1} generations booted; last line: {log.last_line}"
+    return None
+
+
+def _all_online(run):
+    for g in run.log.generations:
+        if not g.boot:
+            continue
+        online = parser.cpulist(g.boot.get("online"))
+        if len(online) != run.smp:
+            return f"generation {g.index} has CPUs {g.boot.get('online')} online of {run.smp}"
+    return None
+
+
+def check_kexec(run, sc):
+    """Every generation boots with every CPU online; no splat, no hang."""
+    err = _common(run, sc.gens) or _all_online(run)
+    if err:
+        return False, err
+    if not run.log.generations[-1].done:
+        return False, f"last generation did not finish; last line: {run.log.last_line}"
+    return True, f"{sc.gens} kexec(s), {len(run.log.generations)} kernels booted with {run.smp}/{run.smp} CPUs online"
+
+
+def check_window(run, sc):
+    """No CPU hotplug operation between migrate_to_reboot_cpu() and the teardown."""
+    g = run.log.generations[0]
+    w = g.window()
+    if w is None:
+        err = _common(run, sc.gens)
+        return False, err or "no trace of migrate_to_reboot_cpu() in the log (kprobes missing?)"
+    ops, refused, end = w
+    if ops:
+        return False, (f"{len(ops)} hotplug operation(s) inside the window, first: {ops[0].line}")
+    ok, evidence = check_kexec(run, sc)
+    if not ok:
+        return False, evidence
+    if not refused:
+        # The storm did not run into the window: this run proves nothing.
+        return False, "no hotplug attempt after migrate_to_reboot_cpu(): storm did not reach the window"
+    return True, (f"0 hotplug operations after migrate_to_reboot_cpu() until {end}; "
+                  f"{len(refused)} attempts refused with -EBUSY, first: {refused[0].line}")
+
+
+def chosen_cpu(g, rcpu):
+    """The CPU migrate_to_reboot_cpu() chose: rcpu if it was online then.
+
+    CPU hotplug operations are serialized with migrate_to_reboot_cpu() by
+    cpu_add_remove_lock, so the last operation on rcpu logged before the
+    lab_mig event tells whether it was online.
+    """
+    online = rcpu in parser.cpulist(g.boot.get("online")) if g.boot else True
+    for e in g.events:
+        if e.name == "lab_mig":
+            break
+        if e.args.get("cpu") == str(rcpu):
+            online = e.name == "lab_up_start"
+    return rcpu if online else 0
+
+
+def check_reboot_cpu(run, sc):
+    """The new kernel is entered on the CPU migrate_to_reboot_cpu() chose."""
+    ok, evidence = check_kexec(run, sc)
+    if not ok:
+        return False, evidence
+    g0, g1 = run.log.generations[0], run.log.generations[1]
+    rcpu = int(sc.params.get("rcpu", sc.params.get("expect_rcpu", 0)))
+    want = chosen_cpu(g0, rcpu)
+    if g1.hwid is None:
+        return False, "the new kernel did not report its boot CPU"
+    if g1.hwid != str(want):
+        return False, (f"migrate_to_reboot_cpu() chose CPU {want} (reboot_cpu={rcpu}) "
+                       f"but the new kernel was entered on CPU {g1.hwid}")
+    return True, f"reboot_cpu={rcpu}, chosen CPU {want}, new kernel entered on CPU {g1.hwid}"
+
+
+def _ended_with(message):
+    def check(run, sc):
+        err = _common(run, 0)
+        if err:
+            return False, err
+        for line in run.log.text.splitlines():
+            if message in line:
+                return True, line.strip()
+        return False, f"no '{message}'; last line: {run.log.last_line}"
+    check.__doc__ = f"The VM ends with '{message}', no splat."
+    return check
+
+
+def check_sysfs(run, sc):
+    """Every invalid write to /sys/kernel/reboot/cpu fails and changes nothing."""
+    err = _common(run, 0)
+    if err:
+        return False, err
+    writes = [l for l in run.log.generations[0].lab if l.startswith("sysfs write")]
+    if len(writes) < 6:
+        return False, f"only {len(writes)} sysfs writes reported"
+    for w in writes:
+        f = parser._fields(w.replace("->", " -> "))
+        before, _, after = w.rpartition(" value ")[2].partition("->")
+        if "accepted" in w or before != after:
+            return False, f"invalid write not rejected: {w}"
+    return True, f"{len(writes)} invalid writes rejected, value unchanged; e.g. {writes[-1]}"
+
+
+def check_bad_reboot_s(run, sc):
+    """reboot=s<out of range> is ignored with a message, reboot_cpu stays 0."""
+    ok, evidence = check_kexec(run, sc)
+    if not ok:
+        return False, evidence
+    msg = [l.strip() for l in run.log.generations[0].lines if "Ignoring the CPU number" in l]
+    if not msg:
+        return False, "no 'Ignoring the CPU number in reboot= option' message"
+    if run.log.generations[0].boot.get("reboot_cpu") != "0":
+        return False, f"reboot_cpu is {run.log.generations[0].boot.get('reboot_cpu')}, not 0"
+    return True, msg[0]
+
+
+def all_scenarios(iterations=3, gens=3, smp=4):
+    last = smp - 1
+    return [
+        Scenario("kexec-storm", "kexec chain under a hotplug storm on every CPU, reboot CPU 1 included",
+                 {"action": "kexec", "storm": "all", "rcpu": "1"}, check_kexec,
+                 gens=gens, iterations=iterations, expect={"base": "any", "patched": "pass"}),
+        Scenario("window", "hotplug operations between migrate_to_reboot_cpu() and the teardown "
+                 "(storm on CPUs 2-N plus an RT prober on reboot CPU 1)",
+                 {"action": "kexec", "storm": f"2-{last}", "rcpu": "1", "prober": "1"}, check_window,
+                 iterations=iterations, max_iterations=30,
+                 expect={"base": "fail", "patched": "pass"}),
+        Scenario("reboot-cpu-sysfs", f"/sys/kernel/reboot/cpu={last}, storm on CPU {last}",
+                 {"action": "kexec", "storm": str(last), "rcpu": str(last)}, check_reboot_cpu,
+                 iterations=iterations, expect={"base": "any", "patched": "pass"}),
+        Scenario("reboot-cpu-cmdline", f"reboot=s{last}, storm on CPU {last}",
+                 {"action": "kexec", "storm": str(last), "expect_rcpu": str(last)}, check_reboot_cpu,
+                 append=f"reboot=s{last}", iterations=iterations,
+                 expect={"base": "any", "patched": "pass"}),
+        Scenario("offline-before-kexec", "CPUs 2-N offline before kexec; the new kernel brings all up",
+                 {"action": "kexec", "offline": f"2-{last}"}, check_kexec),
+        Scenario("rcpu-offline", "reboot CPU offline at reboot time: falls back to CPU 0",
+                 {"action": "kexec", "rcpu": "2", "offline": "2"}, check_reboot_cpu),
+        Scenario("reboot-storm", "reboot -f under a hotplug storm",
+                 {"action": "reboot", "storm": "all"}, _ended_with(REBOOTED)),
+        Scenario("poweroff-storm", "poweroff -f under a hotplug storm",
+                 {"action": "poweroff", "storm": "all"}, _ended_with(POWERED_OFF)),
+        Scenario("bad-sysfs", "invalid writes to /sys/kernel/reboot/cpu",
+                 {"action": "sysfs"}, check_sysfs),
+        Scenario("bad-reboot-s", "reboot=s<out of range> on the command line",
+                 {"action": "kexec"}, check_bad_reboot_s, append="reboot=s99"),
+        Scenario("kexec-tools-l", "Debian kexec-tools: kexec -l; kexec -e",
+                 {"action": "kexec", "loader": "tools"}, check_kexec, needs_tools=True),
+        Scenario("kexec-tools-s", "Debian kexec-tools: kexec -s (kexec_file_load); kexec -e",
+                 {"action": "kexec", "loader": "tools-s"}, check_kexec, needs_tools=True),
+    ]
+
+
+def select(names, **kw):
+    scs = all_scenarios(**kw)
+    if not names:
+        return scs
+    by = {s.name: s for s in scs}
+    unknown = [n for n in names if n not in by]
+    if unknown:
+        from .util import ConfigError
+        raise ConfigError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(by)}")
+    return [by[n] for n in names]
+
+
+def guest_params(sc, gens=None):
+    p = dict(sc.params)
+    p.pop("expect_rcpu", None)
+    p["gens"] = str(sc.gens if gens is None else gens)
+    return " ".join(f"lab.{k}={v}" for k, v in p.items())

@@ -1,0 +1,165 @@
+"""The parser and the scenario checks on recorded console logs (no VM).
+
+Every log in data/ was recorded by the lab from a real guest; broken and
+truncated variants are derived from them here.
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from labtool import parser, scenarios  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def load(name):
+    with open(os.path.join(DATA, name), errors="replace") as f:
+        return f.read()
+
+
+def run_of(text, smp=4, timed_out=False):
+    return scenarios.Run(parser.parse(text), timed_out, 7.0, "x.log", smp)
+
+
+def scenario(name):
+    return next(s for s in scenarios.all_scenarios(iterations=1, gens=1) if s.name == name)
+
+
+class ParseGenerations(unittest.TestCase):
+    def test_kexec_gives_two_generations(self):
+        log = parser.parse(load("arm64-base-window-miss.log"))
+        self.assertEqual(len(log.generations), 2)
+        self.assertEqual(log.generations[0].boot["gen"], "0")
+        self.assertEqual(log.generations[1].boot["gen"], "1")
+        self.assertTrue(log.generations[1].done)
+        self.assertFalse(log.generations[0].done)
+
+    def test_events_are_parsed_with_timestamps_and_args(self):
+        g = parser.parse(load("x86_64-base-window-hit.log")).generations[0]
+        names = [e.name for e in g.events]
+        self.assertIn("lab_kexec", names)
+        self.assertIn("lab_mig", names)
+        self.assertIn("lab_jump", names)
+        up = next(e for e in g.events if e.name == "lab_up_start")
+        self.assertIn(up.args["cpu"], {"1", "2", "3"})
+        self.assertGreater(g.timestamp("lab_jump"), g.timestamp("lab_kexec"))
+
+    def test_x86_boot_cpu_comes_from_the_guest(self):
+        log = parser.parse(load("x86_64-base-offline-before-kexec.log"))
+        self.assertEqual(log.generations[1].hwid, "0")
+
+    def test_arm64_boot_cpu_comes_from_the_kernel(self):
+        # "Booting Linux on physical CPU 0x1" comes before "Linux version".
+        log = parser.parse(load("arm64-base-window-miss.log"))
+        self.assertEqual(log.generations[0].hwid, "0")
+        self.assertEqual(log.generations[1].hwid, "1")
+
+    def test_cpulist(self):
+        self.assertEqual(parser.cpulist("0-2,5"), {0, 1, 2, 5})
+        self.assertEqual(parser.cpulist(""), set())
+
+
+class Window(unittest.TestCase):
+    def test_x86_base_hit(self):
+        ok, ev = scenarios.check_window(run_of(load("x86_64-base-window-hit.log")), scenario("window"))
+        self.assertFalse(ok)
+        self.assertIn("inside the window", ev)
+        self.assertIn("lab_", ev)
+
+    def test_arm64_base_hit_ends_at_teardown(self):
+        g = parser.parse(load("arm64-base-window-hit.log")).generations[0]
+        ops, refused, end = g.window()
+        self.assertTrue(ops)
+        self.assertEqual(end, "lab_teardown")
+
+    def test_miss_without_refusals_is_not_a_pass(self):
+        # A run in which the storm never reached the window proves nothing.
+        ok, ev = scenarios.check_window(run_of(load("arm64-base-window-miss.log")), scenario("window"))
+        self.assertFalse(ok)
+        self.assertIn("did not reach the window", ev)
+
+    def test_no_trace_is_a_failure(self):
+        text = "\n".join(l for l in load("arm64-base-window-miss.log").splitlines() if "lab_" not in l)
+        ok, ev = scenarios.check_window(run_of(text), scenario("window"))
+        self.assertFalse(ok)
+
+
+class Failures(unittest.TestCase):
+    def test_clean_kexec_passes(self):
+        ok, ev = scenarios.check_kexec(run_of(load("x86_64-base-offline-before-kexec.log")),
+                                       scenario("offline-before-kexec"))
+        self.assertTrue(ok, ev)
+
+    def test_truncated_log_fails_with_last_line(self):
+        text = load("x86_64-base-offline-before-kexec.log")
+        text = text[:text.index("\n", text.index("kexec_core: Starting new kernel"))]
+        ok, ev = scenarios.check_kexec(run_of(text, timed_out=True), scenario("offline-before-kexec"))
+        self.assertFalse(ok)
+        self.assertIn("timeout", ev)
+        self.assertIn("Starting new kernel", ev)
+
+    def test_every_splat_kind_is_caught(self):
+        base = load("x86_64-base-offline-before-kexec.log")
+        for splat in ("BUG: sleeping function called from invalid context at kernel/locking/mutex.c:585",
+                      "WARNING: CPU: 1 PID: 1 at kernel/cpu.c:1550 smp_shutdown_nonboot_cpus+0x1/0x2",
+                      "Oops: general protection fault, probably for non-canonical address",
+                      "WARNING: possible circular locking dependency detected",
+                      "INFO: task init:1 blocked for more than 20 seconds.",
+                      "smp: Processor 3 is stuck.",
+                      "Kernel panic - not syncing: Attempted to kill init!",
+                      "kernel BUG at kernel/cpu.c:1563!",
+                      "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [init:1]",
+                      "process 1 (init) no longer affine to cpu1",
+                      "Failed to offline CPU3 - error=-16"):
+            text = base.replace("LAB: done gen=1", f"[    2.0] {splat}\nLAB: done gen=1")
+            ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+            self.assertFalse(ok, splat)
+            self.assertIn(splat.split()[0], ev)
+
+    def test_boot_messages_are_not_splats(self):
+        # PROVE_RCU prints "RCU lockdep checking is enabled." at every boot.
+        log = parser.parse(load("arm64-base-window-miss.log"))
+        self.assertEqual(log.splats, [])
+
+    def test_base_kernel_that_lost_a_cpu_across_kexec(self):
+        # Recorded on the base kernel: a CPU was mid-hotplug when the kexec
+        # stopped the others; the new kernel came up with 3 of 4 CPUs.
+        ok, ev = scenarios.check_kexec(run_of(load("x86_64-base-cpu-lost.log")),
+                                       scenario("offline-before-kexec"))
+        self.assertFalse(ok)
+        self.assertIn("0-2 online of 4", ev)
+
+    def test_missing_cpu_in_new_kernel_fails(self):
+        text = load("x86_64-base-offline-before-kexec.log").replace(
+            "LAB: boot gen=1 cpu=0 online=0-3", "LAB: boot gen=1 cpu=0 online=0-2")
+        ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+        self.assertFalse(ok)
+        self.assertIn("0-2", ev)
+
+    def test_guest_error_fails(self):
+        text = load("x86_64-base-offline-before-kexec.log").replace(
+            "LAB: loaded gen=1", "LAB: error: kexec_file_load: Invalid argument\nLAB: loaded gen=1")
+        ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+        self.assertFalse(ok)
+        self.assertIn("kexec_file_load", ev)
+
+
+class RebootCpu(unittest.TestCase):
+    def test_chosen_cpu_follows_the_last_operation_before_mig(self):
+        g = parser.parse(load("x86_64-base-window-hit.log")).generations[0]
+        self.assertIn(scenarios.chosen_cpu(g, 1), (0, 1))
+        fake = parser.Generation(0, boot={"online": "0-3"})
+        ev = lambda n, cpu: parser.Event(1.0, n, {"cpu": str(cpu)}, "")  # noqa: E731
+        fake.events = [ev("lab_down_start", 3), ev("lab_mig", 0)]
+        self.assertEqual(scenarios.chosen_cpu(fake, 3), 0)
+        fake.events = [ev("lab_down_start", 3), ev("lab_up_start", 3), ev("lab_mig", 0)]
+        self.assertEqual(scenarios.chosen_cpu(fake, 3), 3)
+        fake.events = [ev("lab_mig", 0), ev("lab_down_start", 3)]
+        self.assertEqual(scenarios.chosen_cpu(fake, 3), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Static checks of the series, run in the tree that 'make tree' prepares.
+
+  checkpatch   scripts/checkpatch.pl --strict on every patch: no error, no
+               warning. UNKNOWN_COMMIT_ID is ignored: the base is imported
+               from Debian's tarball, which has no git history, so no
+               commit id can be looked up (each was checked upstream).
+  kernel-doc   scripts/kernel-doc -none -Wall on every touched .c file:
+               nothing new compared with the base.
+  rst          docutils on every touched .rst file: nothing new compared
+               with the base (Sphinx-only roles fail the same way on both).
+  bisect       every commit of the series compiles the files the series
+               touches on each architecture we can cross-compile
+               (loongarch cannot be: no cross compiler in Debian).
+
+Prints one line per check and a closing 'N passed, N failed'.
+"""
+
+import argparse
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab"))
+
+from labtool import kernel  # noqa: E402
+from labtool.util import BUILD, LabError, fmt_secs, log, run  # noqa: E402
+
+# Architectures compiled for every commit: (name, ARCH, CROSS_COMPILE,
+# defconfig, the directory of the arch's own files).
+ARCHES = [
+    ("x86_64", "x86", "", "x86_64_defconfig", "arch/x86/"),
+    ("arm64", "arm64", "aarch64-linux-gnu-", "defconfig", "arch/arm64/"),
+    ("arm", "arm", "arm-linux-gnueabihf-", "multi_v7_defconfig", "arch/arm/"),
+    ("riscv64", "riscv", "riscv64-linux-gnu-", "defconfig", "arch/riscv/"),
+    ("ppc64le", "powerpc", "powerpc64le-linux-gnu-", "ppc64le_defconfig", "arch/powerpc/"),
+    ("mips64el", "mips", "mips64el-linux-gnuabi64-", "loongson3_defconfig", "arch/mips/"),
+]
+NEED = ["CONFIG_SMP=y", "CONFIG_HOTPLUG_CPU=y", "CONFIG_KEXEC=y"]
+
+
+def git(tree, *args):
+    return subprocess.run(["git", "-C", tree, *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def touched(tree, rev_range):
+    return sorted(set(git(tree, "diff", "--name-only", rev_range).split()))
+
+
+def check_checkpatch(tree, patches):
+    bad = []
+    for p in patches:
+        out = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--no-summary-file",
+                              "--ignore", "UNKNOWN_COMMIT_ID", p], cwd=tree,
+                             capture_output=True, text=True).stdout
+        m = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", out)
+        if not m:
+            bad.append(f"{os.path.basename(p)}: checkpatch printed no total")
+            continue
+        e, w, c = map(int, m.groups())
+        if e or w or c:
+            first = next((l for l in out.splitlines() if re.match(r"(ERROR|WARNING|CHECK):", l)), "")
+            bad.append(f"{os.path.basename(p)}: {e} errors, {w} warnings, {c} checks: {first}")
+    return bad, f"{len(patches)} patches, 0 errors, 0 warnings, 0 checks"
+
+
+def _at(tree, rev, path):
+    r = subprocess.run(["git", "-C", tree, "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
+def check_kerneldoc(tree, files):
+    bad, n = [], 0
+    for f in [f for f in files if f.endswith(".c")]:
+        msgs = {}
+        for rev in ("base", "series"):
+            src = _at(tree, rev, f)
+            if src is None:
+                msgs[rev] = set()
+                continue
+            tmp = os.path.join(BUILD, "kdoc-" + os.path.basename(f))
+            with open(tmp, "w") as fh:
+                fh.write(src)
+            out = subprocess.run(["perl", "scripts/kernel-doc", "-none", "-Wall", tmp], cwd=tree,
+                                 capture_output=True, text=True)
+            msgs[rev] = {re.sub(r"^.*?:\d+: ", "", l) for l in out.stderr.splitlines() if l.strip()}
+            os.unlink(tmp)
+        new = msgs["series"] - msgs["base"]
+        n += 1
+        bad += [f"{f}: {m}" for m in sorted(new)]
+    return bad, f"{n} files, no new kernel-doc warnings"
+
+
+def check_rst(tree, files):
+    import docutils.core
+    bad, n = [], 0
+    for f in [f for f in files if f.endswith(".rst")]:
+        msgs = {}
+        for rev in ("base", "series"):
+            doc = docutils.core.publish_doctree(_at(tree, rev, f) or "", settings_overrides={
+                "report_level": 5, "halt_level": 5, "warning_stream": False})
+            msgs[rev] = {n.astext().split("\n")[0] for n in doc.traverse()
+                         if n.tagname == "system_message" and int(n["level"]) >= 2}
+        n += 1
+        bad += [f"{f}: {m}" for m in sorted(msgs["series"] - msgs["base"])]
+    return bad, f"{n} files, no new docutils messages"
+
+
+def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
+    cc = f"{cross}gcc"
+    if subprocess.call(["sh", "-c", "command -v ccache"], stdout=subprocess.DEVNULL) == 0:
+        cc = f"ccache {cc}"
+    return run(["make", "-s", "-C", tree, f"O={obj}", f"ARCH={karch}", f"CROSS_COMPILE={cross}",
+                f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets], what, logfile=logfile)
+
+
+def check_bisect(tree, commits, files):
+    """Compile the touched files at every commit, for every architecture."""
+    wt = tree + "-compile"
+    if not os.path.exists(os.path.join(wt, "Makefile")):
+        subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
+        git(tree, "worktree", "add", "-q", "--detach", "-f", wt, "base")
+    bad, done = [], 0
+    cfiles = [f for f in files if f.endswith(".c")]
+    for name, karch, cross, defconfig, adir in ARCHES:
+        objs = [f[:-2] + ".o" for f in cfiles if not f.startswith("arch/") or f.startswith(adir)]
+        obj = os.path.join(BUILD, "compile", name)
+        logf = os.path.join(BUILD, "compile", f"{name}.log")
+        os.makedirs(obj, exist_ok=True)
+        t = time.monotonic()
+        git(wt, "checkout", "-q", "-f", "base")
+        if not os.path.exists(os.path.join(obj, ".config")):
+            _make(wt, obj, karch, cross, defconfig, logfile=logf, what=f"{name}: {defconfig}")
+            frag = os.path.join(obj, "check.config")
+            with open(frag, "w") as fh:
+                fh.write("\n".join(NEED) + "\n")
+            run([os.path.join(wt, "scripts/kconfig/merge_config.sh"), "-m", "-O", obj,
+                 os.path.join(obj, ".config"), frag], f"{name}: config", logfile=logf)
+            _make(wt, obj, karch, cross, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig")
+        cfg = open(os.path.join(obj, ".config")).read()
+        missing = [o for o in NEED if o not in cfg.splitlines()]
+        if missing:
+            bad.append(f"{name}: {defconfig} lacks {missing}")
+            continue
+        log(f"compile check {name}: preparing")
+        _make(wt, obj, karch, cross, "prepare", logfile=logf, what=f"{name}: make prepare")
+        for i, c in enumerate(commits, 1):
+            git(wt, "checkout", "-q", "-f", c)
+            try:
+                _make(wt, obj, karch, cross, *objs, logfile=logf,
+                      what=f"{name}: patch {i}/{len(commits)}")
+                done += 1
+            except LabError as e:
+                bad.append(f"{name}: patch {i} ({git(wt, 'log', '-1', '--format=%s', c).strip()}) "
+                           f"does not compile: {str(e).splitlines()[-1]}")
+        log(f"compile check {name}: {len(commits)} commits x {len(objs)} files "
+            f"in {fmt_secs(time.monotonic() - t)}")
+    return bad, f"{done} commit/arch builds of {len(cfiles)} touched .c files"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", default="6.12")
+    ap.add_argument("--skip", default="", help="comma list of checks to skip")
+    a = ap.parse_args()
+    try:
+        tree = kernel.prepare_tree(a.base)
+        sdir = kernel.series_dir(a.base)
+        patches = sorted(p for p in glob.glob(os.path.join(sdir, "[0-9][0-9][0-9][0-9]-*.patch"))
+                         if not p.endswith("0000-cover-letter.patch"))
+        files = touched(tree, "base..series")
+        commits = git(tree, "rev-list", "--reverse", "base..series").split()
+        checks = [("checkpatch", lambda: check_checkpatch(tree, patches)),
+                  ("kernel-doc", lambda: check_kerneldoc(tree, files)),
+                  ("rst", lambda: check_rst(tree, files)),
+                  ("bisect", lambda: check_bisect(tree, commits, files))]
+        passed = failed = 0
+        for name, fn in checks:
+            if name in a.skip.split(","):
+                print(f"{name:11} skipped (--skip)")
+                continue
+            bad, summary = fn()
+            if bad:
+                failed += 1
+                print(f"{name:11} FAIL")
+                for b in bad:
+                    print(f"  {b}")
+            else:
+                passed += 1
+                print(f"{name:11} ok: {summary}")
+        print(f"series checks ({a.base}): {passed} passed, {failed} failed")
+        return 1 if failed else 0
+    except LabError as e:
+        print(f"check_series: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Install what the project needs from Debian's packages. Idempotent: does
+# nothing when everything is there already. Needs root (apt-get).
+set -eu
+
+PKGS="linux-source-6.12 linux-source-6.1 make gcc libc6-dev flex bison bc libelf-dev
+libssl-dev ccache cpio xz-utils kmod binutils perl python3 python3-docutils git
+qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu
+gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# Debian's arm64 kexec-tools is unpacked for the arm64 guests (not installed).
+arm64=1
+dpkg --print-foreign-architectures | grep -qx arm64 || arm64=0
+
+if [ -z "$missing" ] && [ $arm64 = 1 ]; then
+	echo "deps: all installed"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: error: missing packages:$missing; run 'make deps' as root" >&2
+	exit 1
+fi
+[ $arm64 = 1 ] || dpkg --add-architecture arm64
+# The archive sometimes answers a foreign-architecture index with a size
+# mismatch; a second try gets it.
+for i in 1 2 3; do
+	if apt-get update -q >/dev/null; then break; fi
+	[ $i = 3 ] && { echo "deps: error: apt-get update failed three times" >&2; exit 1; }
+	sleep 5
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing:$missing"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null ||
+		{ echo "deps: error: apt-get install failed" >&2; exit 1; }
+fi
+echo "deps: done"

@@ -1,0 +1,149 @@
+#!/bin/sh
+# Turn a series directory into a git tree of its base and back.
+#
+#   tree.sh tree   BASE SERIES_DIR TREE_DIR   pristine base + series as commits
+#   tree.sh export BASE SERIES_DIR TREE_DIR   write SERIES_DIR from the tree
+#   tree.sh apply  SERIES_DIR KERNEL          apply to a user's tree, all or nothing
+#
+# The base is Debian's linux-source-BASE tarball. Commits get fixed dates so
+# that the round trip "tree, export" reproduces the same files byte for byte.
+set -eu
+
+die() { echo "tree.sh: error: $*" >&2; exit 1; }
+say() { echo "tree.sh: $*" >&2; }
+
+# Author of the synthetic base commit; not a person.
+BASE_IDENT_NAME="Debian linux-source"
+BASE_IDENT_MAIL="linux-source@localhost"
+BASE_DATE="2000-01-01T00:00:00Z"
+
+tarball() {
+	t=/usr/src/linux-source-$1.tar.xz
+	[ -f "$t" ] || die "$t not found: install linux-source-$1 (make deps)"
+	echo "$t"
+}
+
+patches() {
+	ls "$1"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '/0000-cover-letter.patch$' || true
+}
+
+# The free text of a cover letter: subject line, blank, body up to the shortlog.
+cover_description() {
+	awk '
+		/^Subject: / { sub(/^Subject: \[[^]]*\] /, ""); subj = $0; next }
+		subj != "" && !body && /^$/ { body = 1; print subj; print ""; next }
+		body && /^[^ ].* \([0-9]+\):$/ { exit }
+		body { print }
+	' "$1" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+}
+
+cmd_tree() {
+	base=$1 series=$2 dir=$3
+	tb=$(tarball "$base")
+	if ! git -C "$dir" rev-parse -q --verify refs/tags/base >/dev/null 2>&1; then
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		say "extracting $tb"
+		tar -xf "$tb" -C "$dir.tmp"
+		mv "$dir.tmp/linux-source-$base" "$dir"
+		rmdir "$dir.tmp"
+		say "importing the base into git (one-time, about a minute)"
+		git -C "$dir" init -q -b base-import
+		git -C "$dir" config user.name "$BASE_IDENT_NAME"
+		git -C "$dir" config user.email "$BASE_IDENT_MAIL"
+		git -C "$dir" add -A -f
+		GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
+			git -C "$dir" commit -q -m "Linux $(make -s -C "$dir" kernelversion) (Debian linux-source-$base)"
+		git -C "$dir" tag base
+	fi
+	# Commits made by git am take the identity of whoever runs it.
+	git -C "$dir" config user.name "$(git config user.name || echo lab)"
+	git -C "$dir" config user.email "$(git config user.email || echo lab@localhost)"
+	git -C "$dir" am --abort >/dev/null 2>&1 || true
+	git -C "$dir" checkout -q -f -B series base
+	git -C "$dir" clean -q -fdx
+	list=$(patches "$series")
+	[ -n "$list" ] || die "no patches in $series"
+	say "applying $(echo "$list" | wc -l) patches from $series"
+	# shellcheck disable=SC2086
+	git -C "$dir" am -q --committer-date-is-author-date $(for p in $list; do readlink -f "$p"; done) ||
+		die "series does not apply to $base; 'git -C $dir am --show-current-patch=diff' shows where"
+	if [ -f "$series/0000-cover-letter.patch" ]; then
+		git -C "$dir" config branch.series.description "$(cover_description "$series/0000-cover-letter.patch")"
+	fi
+	say "$dir: branch 'series' = base + $(git -C "$dir" rev-list --count base..series) commits"
+}
+
+cmd_export() {
+	base=$1 series=$2 dir=$3
+	git -C "$dir" rev-parse -q --verify refs/heads/series >/dev/null || die "no tree in $dir: run 'make tree' first"
+	prefix=$(sed -n 's/^Subject: \[\(PATCH[^]]*\) 0\/.*/\1/p' "$series/0000-cover-letter.patch" 2>/dev/null | head -n 1)
+	[ -n "$prefix" ] || prefix="PATCH"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	cp "$series"/*.patch "$tmp"/ 2>/dev/null || true
+	# To: the maintainers of kernel/cpu.c; Cc: everybody else get_maintainer.pl
+	# names for the series.
+	git -C "$dir" format-patch -q --no-signature -o "$tmp/plain" base..series >/dev/null
+	gm() { (cd "$dir" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback "$@" 2>/dev/null); }
+	to=$(gm -f kernel/cpu.c --no-l | sort)
+	cc=$(gm "$tmp"/plain/*.patch | sort | comm -23 - "$(printf '%s\n' "$to" > "$tmp/to" && echo "$tmp/to")")
+	set --
+	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--to=$a"; done <<-END
+	$to
+	END
+	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--cc=$a"; done <<-END
+	$cc
+	END
+	git -C "$dir" format-patch -q --no-signature --cover-letter --cover-from-description=subject \
+		--subject-prefix="$prefix" "$@" -o "$tmp/new" base..series >/dev/null
+	# format-patch stamps the cover letter with the current time; keep the
+	# date of the last patch so that the output is reproducible.
+	last=$(ls "$tmp/new"/*.patch | tail -n 1)
+	d=$(sed -n 's/^Date: //p' "$last" | head -n 1)
+	sed -i "s/^Date: .*/Date: $d/" "$tmp/new/0000-cover-letter.patch"
+	rm -f "$series"/[0-9][0-9][0-9][0-9]-*.patch
+	cp "$tmp/new"/*.patch "$series"/
+	say "wrote $(ls "$tmp/new" | wc -l) files to $series"
+}
+
+cmd_apply() {
+	series=$1 kernel=$2
+	[ -f "$kernel/Makefile" ] && [ -f "$kernel/kernel/cpu.c" ] || die "$kernel is not a Linux source tree"
+	list=$(patches "$series")
+	[ -n "$list" ] || die "no patches in $series"
+	# Check the whole series against a scratch copy of the touched files
+	# first, so that a tree it does not fit is left untouched.
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	for f in $(cat $list | sed -n 's|^--- a/||p; s|^+++ b/||p' | sort -u); do
+		[ -f "$kernel/$f" ] || continue
+		mkdir -p "$tmp/$(dirname "$f")"
+		cp "$kernel/$f" "$tmp/$f"
+	done
+	for p in $list; do
+		if ! out=$(git -C "$tmp" apply --verbose "$(readlink -f "$p")" 2>&1); then
+			echo "$out" | grep -E '^error:' >&2
+			die "$(basename "$p") does not apply to $kernel; nothing was changed"
+		fi
+	done
+	if git -C "$kernel" rev-parse --git-dir >/dev/null 2>&1 &&
+	   [ "$(git -C "$kernel" rev-parse --show-toplevel)" = "$(cd "$kernel" && pwd -P)" ]; then
+		# shellcheck disable=SC2086
+		git -C "$kernel" am -q $(for p in $list; do readlink -f "$p"; done) ||
+			{ git -C "$kernel" am --abort; die "git am failed in $kernel; aborted, nothing changed"; }
+		say "applied $(echo "$list" | wc -l) commits to $kernel"
+	else
+		for p in $list; do git -C "$kernel" apply "$(readlink -f "$p")"; done
+		say "applied $(echo "$list" | wc -l) patches to $kernel (not a git tree: files changed, no commits)"
+	fi
+}
+
+[ $# -ge 1 ] || die "usage: tree.sh tree|export|apply ..."
+cmd=$1; shift
+case $cmd in
+tree) [ $# -eq 3 ] || die "usage: tree.sh tree BASE SERIES_DIR TREE_DIR"; cmd_tree "$@" ;;
+export) [ $# -eq 3 ] || die "usage: tree.sh export BASE SERIES_DIR TREE_DIR"; cmd_export "$@" ;;
+apply) [ $# -eq 2 ] || die "usage: tree.sh apply SERIES_DIR KERNEL"; cmd_apply "$@" ;;
+*) die "unknown command '$cmd'" ;;
+esac
