@@ -464,6 +464,30 @@ static void probe_sysfs(void)
 	    ret ? strerror(-ret) : "accepted", -ret, before, after);
 }
 
+/*
+ * The host enables kprobe events on the sysfs hotplug attempts; only the
+ * refused ones (-EBUSY) are evidence, the rest would flood the console.
+ */
+static void filter_trace(void)
+{
+	static const char *const ev[] = { "lab_up", "lab_down", "lab_target" };
+	char path[96], buf[128];
+	unsigned int i;
+
+	mkdir("/sys/kernel/tracing", 0755);
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		return;
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		snprintf(path, sizeof(path), "/sys/kernel/tracing/events/lab/%s/filter", ev[i]);
+		if (access(path, F_OK))
+			continue;
+		if (write_file(path, "ret == -16"))
+			say("error: cannot filter %s", ev[i]);
+		if (!read_file(path, buf, sizeof(buf)))
+			say("trace filter %s: %s", ev[i], buf);
+	}
+}
+
 int main(void)
 {
 	int storm[MAX_CPUS], offline[MAX_CPUS], i;
@@ -473,6 +497,7 @@ int main(void)
 	mount("proc", "/proc", "proc", 0, NULL);
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	filter_trace();
 	if (read_file("/proc/cmdline", cmdline, sizeof(cmdline)))
 		fail("cannot read /proc/cmdline");
 

@@ -177,35 +177,38 @@ def _needed(path):
             re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", out))
 
 
+def _kexec_binary(root):
+    for p in ("usr/sbin/kexec", "sbin/kexec"):
+        if os.path.exists(os.path.join(root, p)):
+            return os.path.join(root, p)
+    return None
+
+
 def _deb_root(arch):
-    """Unpacked Debian kexec-tools for arch with its libraries, or None."""
+    """Where Debian's kexec-tools for arch is: / for the host's, else unpacked."""
     if arch.deb_arch == "amd64":
         return "/"
     root = os.path.join(BUILD, "debs", arch.deb_arch)
-    if os.path.exists(os.path.join(root, "usr/sbin/kexec")):
-        return root
-    return None
+    return root if _kexec_binary(root) else None
 
 
 def kexec_tools(arch):
     """Files for Debian's kexec-tools in the guest: {guest path: host path}."""
     root = _deb_root(arch)
-    if not root:
+    kexec = _kexec_binary(root) if root else None
+    if not kexec:
         return None
-    kexec = os.path.join(root, "usr/sbin/kexec")
-    if not os.path.exists(kexec):
-        return None
-    dirs = [os.path.join(root, d.lstrip("/")) for d in
-            ("lib", "usr/lib", f"lib/{arch.lib_dirs and ''}")] + arch.lib_dirs
+    dirs = []
     for d in ("lib", "usr/lib"):
         dirs += glob.glob(os.path.join(root, d, "*-linux-gnu"))
+    dirs += arch.lib_dirs
     files = {"/sbin/kexec": kexec}
     todo = [kexec]
     while todo:
         interp, libs = _needed(todo.pop())
         if interp and interp not in files:
-            cand = [os.path.join(d, os.path.basename(interp)) for d in dirs]
-            hit = next((c for c in cand if os.path.exists(c)), None)
+            hit = next((os.path.join(d, os.path.basename(interp)) for d in dirs
+                        if os.path.exists(os.path.join(d, os.path.basename(interp)))), None)
             if not hit:
                 raise BuildError(f"kexec-tools for {arch.name}: interpreter {interp} not found")
             files[interp] = hit
@@ -270,7 +273,7 @@ def initramfs(arch, kimage, with_tools=True):
 
 def fetch_kexec_tools(arch):
     """Unpack Debian's kexec-tools for a foreign architecture (no install)."""
-    if arch.deb_arch == "amd64" or _deb_root(arch):
+    if _deb_root(arch):
         return
     root = os.path.join(BUILD, "debs", arch.deb_arch)
     dl = os.path.join(BUILD, "debs", f"{arch.deb_arch}.dl")
@@ -283,7 +286,7 @@ def fetch_kexec_tools(arch):
         raise LabError(f"apt-cache does not know kexec-tools:{arch.deb_arch}; run 'make deps' "
                        f"(it enables the {arch.deb_arch} architecture)")
     pkgs = sorted({l.strip() for l in deps.stdout.splitlines()
-                   if re.match(r"^(kexec-tools|lib[\w.+-]+):" + arch.deb_arch + "$", l.strip())
+                   if re.match(r"^(kexec-tools|zlib1g|lib[\w.+-]+):" + arch.deb_arch + "$", l.strip())
                    and not re.match(r"^lib(c6|gcc-s1|crypt1|selinux1|pcre2-8-0|gcc1):", l.strip())})
     log(f"downloading kexec-tools for {arch.deb_arch}: {len(pkgs)} packages")
     for attempt in range(3):

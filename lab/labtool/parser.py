@@ -43,6 +43,9 @@ class Generation:
     hwid: str = None           # boot CPU as the kernel reports it
     done: bool = False
     errors: list = field(default_factory=list)
+    # x86 since 6.9: a kernel entered on another CPU than the BSP leaves
+    # the BSP out ("Disabling real BSP to prevent machine INIT").
+    bsp_disabled: str = None
 
     def window(self):
         """Hotplug operations in the last reboot path of this generation.
@@ -98,17 +101,20 @@ def _fields(text):
 def parse(text):
     gens = [Generation(0)]
     splats = []
-    last_ts = 0.0
+    banners = set()
     for raw in text.splitlines():
         line = raw.rstrip("\r")
-        # The printk clock starts again at 0 in every new kernel: that
-        # starts a new generation.
-        m = re.match(TS, line)
-        if m:
-            ts = float(m.group(1))
-            if ts == 0.0 and last_ts > 0.0:
+        # Every kernel prints "Linux version"; arm64 prints "Booting Linux
+        # on physical CPU" before it. The second of either kind starts the
+        # next generation. (The printk clock is no marker: x86 goes back to
+        # 0.000000 within one boot.)
+        kind = ("booting" if "Booting Linux on physical CPU" in line else
+                "version" if re.search(r"\bLinux version \d", line) else None)
+        if kind:
+            if kind in banners:
                 gens.append(Generation(len(gens)))
-            last_ts = ts
+                banners = set()
+            banners.add(kind)
         g = gens[-1]
         g.lines.append(line)
         if SPLAT_RE.search(line):
@@ -128,6 +134,8 @@ def parse(text):
         if m:
             g.events.append(Event(float(m.group(1)), m.group(2), _fields(m.group(5)), line.strip()))
             continue
+        if "Disabling real BSP" in line:
+            g.bsp_disabled = line.strip()
         m = re.search(r"Booting Linux on physical CPU (0x[0-9a-fA-F]+)", line)
         if m:
             g.hwid = str(int(m.group(1), 16))

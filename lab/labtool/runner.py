@@ -21,6 +21,8 @@ class Result:
     runs: int = 0
     failed_runs: int = 0
     logs: list = None
+    # Failed, but not with the failure the scenario is about.
+    unrelated_failure: bool = False
 
     @property
     def verdict(self):
@@ -29,6 +31,8 @@ class Result:
             return "skip"
         if self.expected == "any":
             return "info"
+        if self.unrelated_failure:
+            return "MISMATCH"
         return "ok" if self.result == self.expected else "MISMATCH"
 
 
@@ -43,8 +47,8 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
                                       qemu.cmdline(arch, append), logfile, timeout_for(sc))
     run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
-    ok, evidence = sc.check(run, sc)
-    return ok, evidence, logfile, secs
+    ok, evidence, *counters = sc.check(run, sc)
+    return ok, evidence, (counters[0] if counters else {}), logfile, secs
 
 
 def run_scenario(arch, images, sc, opts, logdir):
@@ -54,7 +58,8 @@ def run_scenario(arch, images, sc, opts, logdir):
     failing run (up to sc.max_iterations runs): one failure shows it.
     """
     results = {}
-    state = {k: {"runs": 0, "failed": 0, "first_fail": None, "last_ok": None, "logs": []}
+    state = {k: {"runs": 0, "failed": 0, "first_fail": None, "last_ok": None, "logs": [],
+                 "expected_seen": False, "other_fail": None, "counters": {}}
              for k in images}
     limit = max(sc.iterations, getattr(sc, "max_iterations", 0) or 0)
     for i in range(limit):
@@ -62,32 +67,49 @@ def run_scenario(arch, images, sc, opts, logdir):
         for k in images:
             st = state[k]
             exp = sc.expect[k]
-            if exp == "fail" and st["failed"]:
+            if exp == "fail" and st["expected_seen"]:
                 continue
-            if i >= sc.iterations and not (exp == "fail" and not st["failed"]):
+            if i >= sc.iterations and not (exp == "fail" and not st["expected_seen"]):
                 continue
             active.append(k)
         if not active:
             break
         for k in active:
             st = state[k]
-            ok, evidence, logfile, secs = run_one(arch, images, sc, k, i, opts, logdir)
+            ok, evidence, counters, logfile, secs = run_one(arch, images, sc, k, i, opts, logdir)
             st["runs"] += 1
+            for name, n in counters.items():
+                st["counters"][name] = st["counters"].get(name, 0) + n
             st["logs"].append(os.path.relpath(logfile, os.path.join(BUILD, "report")))
             if ok:
                 st["last_ok"] = evidence
             else:
                 st["failed"] += 1
-                st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
+                if sc.fail_signature and sc.fail_signature not in evidence:
+                    st["other_fail"] = st["other_fail"] or f"run {i + 1}: {evidence}"
+                else:
+                    st["expected_seen"] = True
+                    st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
             log(f"  {arch.name} {opts.label} {k:7} {sc.name} run {i + 1}: "
                 f"{'pass' if ok else 'FAIL'} ({secs:.0f}s) {evidence[:150]}")
     for k, st in state.items():
         failed = st["failed"]
-        res = "fail" if failed else "pass"
         rate = f"{failed}/{st['runs']} runs failed"
-        evidence = f"{rate}; {st['first_fail']}" if failed else f"{rate}; {st['last_ok']}"
+        if st["other_fail"]:
+            # A failure that is not the one the scenario is about.
+            res, evidence = "fail", f"{rate}; unrelated failure, {st['other_fail']}"
+        elif failed:
+            res, evidence = "fail", f"{rate}; {st['first_fail']}"
+        else:
+            res, evidence = "pass", f"{rate}; {st['last_ok']}"
+            for name, (minimum, why) in sc.require.items():
+                total = st["counters"].get(name, 0)
+                if total < minimum:
+                    res, evidence = "fail", f"{rate}, but {name}={total} over all runs: {why}"
+                else:
+                    evidence += f" ({name}={total} over {st['runs']} runs)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expect[k], res, evidence,
-                            st["runs"], failed, st["logs"])
+                            st["runs"], failed, st["logs"], bool(st["other_fail"]))
     return results
 
 
