@@ -149,6 +149,7 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     os.makedirs(out, exist_ok=True)
     shutil.copy(os.path.join(obj, arch.image), os.path.join(out, "image"))
     shutil.copy(os.path.join(obj, "vmlinux"), os.path.join(out, "vmlinux"))
+    shutil.copy(os.path.join(obj, ".config"), os.path.join(out, "config"))
     with open(os.path.join(out, "build-seconds"), "w") as f:
         f.write(f"{secs:.0f}\n")
     with open(stampf, "w") as f:

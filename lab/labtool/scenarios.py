@@ -10,6 +10,7 @@ verdict and one evidence line. Expectations:
         base kernel loses only in some runs (the rate is reported)
 """
 
+import re
 from dataclasses import dataclass, field
 
 from . import parser
@@ -36,6 +37,9 @@ class Scenario:
     require: dict = field(default_factory=dict)
     expect: dict = field(default_factory=lambda: {"base": "pass", "patched": "pass"})
     needs_tools: bool = False
+    # Run the series' kselftest (tools/testing/selftests/kexec/
+    # vmtest_hotplug.sh) on the kernel instead of the lab's guest.
+    selftest: bool = False
 
 
 @dataclass
@@ -227,7 +231,27 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "kexec", "loader": "tools"}, check_kexec, needs_tools=True),
         Scenario("kexec-tools-s", "Debian kexec-tools: kexec -s (kexec_file_load); kexec -e",
                  {"action": "kexec", "loader": "tools-s"}, check_kexec, needs_tools=True),
+        Scenario("selftest", "the series' kselftest: kexec/vmtest_hotplug.sh (one run)",
+                 {}, check_selftest, selftest=True, expect={"base": "any", "patched": "pass"}),
     ]
+
+
+def check_selftest(ktap, sc):
+    """KTAP of vmtest_hotplug.sh: every test ok (SKIPs allowed), plan complete."""
+    plan = re.search(r"^1\.\.(\d+)", ktap, re.M)
+    oks = re.findall(r"^ok \d+ .*$", ktap, re.M)
+    bad = re.findall(r"^not ok \d+ .*$", ktap, re.M)
+    bail = re.findall(r"^Bail out!.*$", ktap, re.M)
+    totals = re.search(r"^# Totals: .*$", ktap, re.M)
+    if bail or not plan:
+        return False, (bail[0] if bail else "no KTAP plan in the selftest output")
+    if plan.group(1) == "0":
+        return False, "selftest skipped: " + ktap.strip().splitlines()[-1]
+    if bad:
+        return False, f"{bad[0]} ({totals.group(0)[2:] if totals else ''})"
+    if len(oks) != int(plan.group(1)):
+        return False, f"{len(oks)} of {plan.group(1)} tests reported"
+    return True, totals.group(0)[2:] if totals else f"{len(oks)} ok"
 
 
 def select(names, **kw):

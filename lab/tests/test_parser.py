@@ -179,5 +179,39 @@ class RebootCpu(unittest.TestCase):
         self.assertEqual(scenarios.chosen_cpu(fake, 3), 3)
 
 
+class Selftest(unittest.TestCase):
+    """check_selftest() on the KTAP output of vmtest_hotplug.sh."""
+
+    def test_recorded_pass_with_a_skip(self):
+        ok, ev = scenarios.check_selftest(load("selftest-x86_64-patched.ktap"), scenario("selftest"))
+        self.assertTrue(ok, ev)
+        self.assertIn("pass:4", ev)
+
+    def test_not_ok_fails_with_its_line(self):
+        text = load("selftest-x86_64-patched.ktap").replace(
+            "ok 3 no CPU hotplug", "not ok 3 no CPU hotplug")
+        ok, ev = scenarios.check_selftest(text, scenario("selftest"))
+        self.assertFalse(ok)
+        self.assertIn("not ok 3", ev)
+
+    def test_skip_all_is_not_a_pass(self):
+        ok, ev = scenarios.check_selftest("TAP version 13\n1..0 # SKIP qemu-system-x86_64 not found\n",
+                                          scenario("selftest"))
+        self.assertFalse(ok)
+        self.assertIn("not found", ev)
+
+    def test_truncated_output_fails(self):
+        text = load("selftest-x86_64-patched.ktap")
+        text = text[:text.index("ok 2 ")]
+        ok, ev = scenarios.check_selftest(text, scenario("selftest"))
+        self.assertFalse(ok)
+
+    def test_bail_out_fails(self):
+        ok, ev = scenarios.check_selftest("TAP version 13\nBail out!  cannot build hotplug_init.c\n",
+                                          scenario("selftest"))
+        self.assertFalse(ok)
+        self.assertIn("Bail out", ev)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,115 @@
+"""Aggregation of runs into results, and the report (no VM: runs are faked)."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+from types import SimpleNamespace
+from unittest import mock
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from labtool import report, runner, scenarios  # noqa: E402
+
+ARCH = SimpleNamespace(name="x86_64")
+OPTS = SimpleNamespace(label="6.12", smp=4, cmdline="")
+IMAGES = {"base": {}, "patched": {}}
+
+
+def window():
+    return next(s for s in scenarios.all_scenarios(iterations=3, gens=1) if s.name == "window")
+
+
+def fake(outcomes):
+    """run_one that replays outcomes[kernel] in order."""
+    seen = {"base": 0, "patched": 0}
+
+    def run_one(arch, images, sc, k, i, opts, logdir):
+        o = outcomes[k][seen[k]]
+        seen[k] += 1
+        return o[0], o[1], (o[2] if len(o) > 2 else {}), f"/tmp/{k}-{i}.log", 1.0
+    return run_one, seen
+
+
+class Aggregate(unittest.TestCase):
+    def run_with(self, sc, outcomes):
+        run_one, seen = fake(outcomes)
+        with mock.patch.object(runner, "run_one", run_one), mock.patch.object(runner, "log"):
+            return runner.run_scenario(ARCH, IMAGES, sc, OPTS, "/tmp"), seen
+
+    def test_expected_failure_stops_at_the_first_hit(self):
+        miss = (True, "0 hotplug operations", {"refused": 0})
+        hit = (False, "1 hotplug operation(s) inside the window, first: x")
+        ok = (True, "0 hotplug operations", {"refused": 2})
+        res, seen = self.run_with(window(), {"base": [miss, miss, miss, miss, hit], "patched": [ok] * 3})
+        self.assertEqual(seen["base"], 5)      # ran past 'iterations' until the hit
+        self.assertEqual(seen["patched"], 3)
+        self.assertEqual(res["base"].result, "fail")
+        self.assertEqual(res["base"].verdict, "ok")
+        self.assertIn("1/5 runs failed", res["base"].evidence)
+        self.assertEqual(res["patched"].verdict, "ok")
+        self.assertIn("refused=6 over 3 runs", res["patched"].evidence)
+
+    def test_base_that_never_shows_the_problem_is_a_mismatch(self):
+        miss = (True, "0 hotplug operations", {"refused": 0})
+        ok = (True, "0 hotplug operations", {"refused": 1})
+        res, seen = self.run_with(window(), {"base": [miss] * 30, "patched": [ok] * 3})
+        self.assertEqual(seen["base"], 30)
+        self.assertEqual(res["base"].verdict, "MISMATCH")
+
+    def test_unrelated_failure_does_not_count_as_the_expected_one(self):
+        other = (False, "timeout after 135s; last line: x")
+        hit = (False, "1 hotplug operation(s) inside the window, first: x")
+        ok = (True, "0 hotplug operations", {"refused": 1})
+        res, _ = self.run_with(window(), {"base": [other, hit], "patched": [ok] * 3})
+        self.assertEqual(res["base"].verdict, "MISMATCH")
+        self.assertIn("unrelated failure", res["base"].evidence)
+
+    def test_patched_without_refusals_proves_nothing(self):
+        hit = (False, "1 hotplug operation(s) inside the window, first: x")
+        zero = (True, "0 hotplug operations", {"refused": 0})
+        res, _ = self.run_with(window(), {"base": [hit], "patched": [zero] * 3})
+        self.assertEqual(res["patched"].result, "fail")
+        self.assertIn("prove nothing", res["patched"].evidence)
+
+    def test_any_expectation_is_information(self):
+        sc = next(s for s in scenarios.all_scenarios(iterations=2, gens=1) if s.name == "kexec-storm")
+        res, _ = self.run_with(sc, {"base": [(False, "timeout"), (True, "ok")],
+                                    "patched": [(True, "ok"), (True, "ok")]})
+        self.assertEqual(res["base"].verdict, "info")
+        self.assertIn("1/2 runs failed", res["base"].evidence)
+        self.assertEqual(res["patched"].verdict, "ok")
+
+
+class Report(unittest.TestCase):
+    def results(self):
+        R = runner.Result
+        return [R("x86_64", "6.12", "base", "window", "fail", "fail", "1/4 runs failed; run 4: hit"),
+                R("x86_64", "6.12", "patched", "window", "pass", "pass", "0/2 runs failed"),
+                R("x86_64", "6.12", "base", "kexec-storm", "any", "fail", "1/2 runs failed"),
+                R("x86_64", "6.12", "patched", "kexec-storm", "pass", "fail", "1/2 runs failed"),
+                R("x86_64", "6.12", "base", "kexec-tools-l", "pass", "skip", "no kexec-tools")]
+
+    def test_closing_line_counts_definite_cells_only(self):
+        self.assertEqual(report.closing_line(self.results()), "2 passed, 1 failed, 1 skipped")
+
+    def test_table_marks_mismatch(self):
+        t = report.text_table([r for r in self.results() if r.scenario != "kexec-tools-l"])
+        self.assertIn("MISMATCH: expected pass", t)
+        self.assertIn("(info)", t)
+
+    def test_json_has_the_documented_fields(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "results.json")
+            runner.save(self.results(), path)
+            data = json.load(open(path))
+        for row in data:
+            for key in ("arch", "base", "kernel", "scenario", "expected", "result", "evidence"):
+                self.assertIn(key, row)
+            self.assertIn(row["result"], ("pass", "fail", "skip"))
+            self.assertIn(row["expected"], ("pass", "fail", "any"))
+
+
+if __name__ == "__main__":
+    unittest.main()
