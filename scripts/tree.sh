@@ -23,14 +23,22 @@ tarball() {
 	echo "$t"
 }
 
+# The patches of a series directory, absolute paths, one per line, in order.
 patches() {
-	ls "$1"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '/0000-cover-letter.patch$' || true
+	for p in "$1"/[0-9][0-9][0-9][0-9]-*.patch; do
+		case "$p" in
+		*/0000-cover-letter.patch) ;;
+		*) [ -f "$p" ] && readlink -f "$p" ;;
+		esac
+	done
 }
 
 # The free text of a cover letter: subject line, blank, body up to the shortlog.
 cover_description() {
 	awk '
-		/^Subject: / { sub(/^Subject: \[[^]]*\] /, ""); subj = $0; next }
+		/^Subject: / { sub(/^Subject: \[[^]]*\] /, ""); subj = $0; insubj = 1; next }
+		insubj && /^ / { subj = subj $0; next }
+		{ insubj = 0 }
 		subj != "" && !body && /^$/ { body = 1; print subj; print ""; next }
 		body && /^[^ ].* \([0-9]+\):$/ { exit }
 		body { print }
@@ -65,8 +73,9 @@ cmd_tree() {
 	list=$(patches "$series")
 	[ -n "$list" ] || die "no patches in $series"
 	say "applying $(echo "$list" | wc -l) patches from $series"
+	# Paths from patches() have no white space.
 	# shellcheck disable=SC2086
-	git -C "$dir" am -q --committer-date-is-author-date $(for p in $list; do readlink -f "$p"; done) ||
+	git -C "$dir" am -q --committer-date-is-author-date $list ||
 		die "series does not apply to $base; 'git -C $dir am --show-current-patch=diff' shows where"
 	if [ -f "$series/0000-cover-letter.patch" ]; then
 		git -C "$dir" config branch.series.description "$(cover_description "$series/0000-cover-letter.patch")"
@@ -77,7 +86,8 @@ cmd_tree() {
 cmd_export() {
 	base=$1 series=$2 dir=$3
 	git -C "$dir" rev-parse -q --verify refs/heads/series >/dev/null || die "no tree in $dir: run 'make tree' first"
-	prefix=$(sed -n 's/^Subject: \[\(PATCH[^]]*\) 0\/.*/\1/p' "$series/0000-cover-letter.patch" 2>/dev/null | head -n 1)
+	# The subject prefix of the cover letter, "PATCH v5" in "[PATCH v5 00/10]".
+	prefix=$(sed -n 's/^Subject: \[\(.*\) 0\{1,\}\/[0-9]\{1,\}\].*/\1/p' "$series/0000-cover-letter.patch" 2>/dev/null | head -n 1)
 	[ -n "$prefix" ] || prefix="PATCH"
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
@@ -99,30 +109,33 @@ cmd_export() {
 		--subject-prefix="$prefix" "$@" -o "$tmp/new" base..series >/dev/null
 	# format-patch stamps the cover letter with the current time; keep the
 	# date of the last patch so that the output is reproducible.
-	last=$(ls "$tmp/new"/*.patch | tail -n 1)
+	for last in "$tmp/new"/*.patch; do :; done
 	d=$(sed -n 's/^Date: //p' "$last" | head -n 1)
 	sed -i "s/^Date: .*/Date: $d/" "$tmp/new/0000-cover-letter.patch"
 	rm -f "$series"/[0-9][0-9][0-9][0-9]-*.patch
 	cp "$tmp/new"/*.patch "$series"/
-	say "wrote $(ls "$tmp/new" | wc -l) files to $series"
+	say "wrote $(find "$tmp/new" -name '*.patch' | wc -l) files to $series"
 }
 
 cmd_apply() {
 	series=$1 kernel=$2
-	[ -f "$kernel/Makefile" ] && [ -f "$kernel/kernel/cpu.c" ] || die "$kernel is not a Linux source tree"
+	if [ ! -f "$kernel/Makefile" ] || [ ! -f "$kernel/kernel/cpu.c" ]; then
+		die "$kernel is not a Linux source tree"
+	fi
 	list=$(patches "$series")
 	[ -n "$list" ] || die "no patches in $series"
 	# Check the whole series against a scratch copy of the touched files
 	# first, so that a tree it does not fit is left untouched.
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	for f in $(cat $list | sed -n 's|^--- a/||p; s|^+++ b/||p' | sort -u); do
+	echo "$list" | xargs sed -n 's|^--- a/||p; s|^+++ b/||p' | sort -u | while read -r f; do
 		[ -f "$kernel/$f" ] || continue
 		mkdir -p "$tmp/$(dirname "$f")"
 		cp "$kernel/$f" "$tmp/$f"
 	done
+	git -C "$tmp" init -q
 	for p in $list; do
-		if ! out=$(git -C "$tmp" apply --verbose "$(readlink -f "$p")" 2>&1); then
+		if ! out=$(git -C "$tmp" apply --verbose "$p" 2>&1); then
 			echo "$out" | grep -E '^error:' >&2
 			die "$(basename "$p") does not apply to $kernel; nothing was changed"
 		fi
@@ -130,11 +143,11 @@ cmd_apply() {
 	if git -C "$kernel" rev-parse --git-dir >/dev/null 2>&1 &&
 	   [ "$(git -C "$kernel" rev-parse --show-toplevel)" = "$(cd "$kernel" && pwd -P)" ]; then
 		# shellcheck disable=SC2086
-		git -C "$kernel" am -q $(for p in $list; do readlink -f "$p"; done) ||
+		git -C "$kernel" am -q $list ||
 			{ git -C "$kernel" am --abort; die "git am failed in $kernel; aborted, nothing changed"; }
 		say "applied $(echo "$list" | wc -l) commits to $kernel"
 	else
-		for p in $list; do git -C "$kernel" apply "$(readlink -f "$p")"; done
+		for p in $list; do git -C "$kernel" apply "$p"; done
 		say "applied $(echo "$list" | wc -l) patches to $kernel (not a git tree: files changed, no commits)"
 	fi
 }

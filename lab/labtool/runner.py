@@ -79,7 +79,9 @@ def run_scenario(arch, images, sc, opts, logdir):
     """Runs of one scenario, base and patched interleaved.
 
     A scenario expected to fail on a kernel stops there at the first
-    failing run (up to sc.max_iterations runs): one failure shows it.
+    failing run (up to sc.max_iterations runs): one failure shows it. One
+    expected to pass runs sc.iterations times, and on until its
+    sc.require counters are met (up to sc.max_iterations runs).
     """
     results = {}
     state = {k: {"runs": 0, "failed": 0, "first_fail": None, "last_ok": None, "logs": [],
@@ -93,7 +95,10 @@ def run_scenario(arch, images, sc, opts, logdir):
             exp = sc.expect[k]
             if exp == "fail" and st["expected_seen"]:
                 continue
-            if i >= sc.iterations and not (exp == "fail" and not st["expected_seen"]):
+            unmet = any(st["counters"].get(n, 0) < m for n, (m, _) in sc.require.items())
+            more = (exp == "fail" and not st["expected_seen"]) or (exp == "pass" and unmet
+                                                                  and not st["failed"])
+            if i >= sc.iterations and not more:
                 continue
             active.append(k)
         if not active:

@@ -69,9 +69,20 @@ class Aggregate(unittest.TestCase):
     def test_patched_without_refusals_proves_nothing(self):
         hit = (False, "1 hotplug operation(s) inside the window, first: x")
         zero = (True, "0 hotplug operations", {"refused": 0})
-        res, _ = self.run_with(window(), {"base": [hit], "patched": [zero] * 3})
+        res, seen = self.run_with(window(), {"base": [hit], "patched": [zero] * 30})
+        self.assertEqual(seen["patched"], 30)   # kept looking for the evidence
         self.assertEqual(res["patched"].result, "fail")
+        self.assertEqual(res["patched"].verdict, "MISMATCH")
         self.assertIn("prove nothing", res["patched"].evidence)
+
+    def test_patched_runs_on_until_the_evidence_shows(self):
+        hit = (False, "1 hotplug operation(s) inside the window, first: x")
+        zero = (True, "0 hotplug operations", {"refused": 0})
+        some = (True, "0 hotplug operations", {"refused": 3})
+        res, seen = self.run_with(window(), {"base": [hit], "patched": [zero] * 5 + [some]})
+        self.assertEqual(seen["patched"], 6)
+        self.assertEqual(res["patched"].verdict, "ok")
+        self.assertIn("refused=3 over 6 runs", res["patched"].evidence)
 
     def test_any_expectation_is_information(self):
         sc = next(s for s in scenarios.all_scenarios(iterations=2, gens=1) if s.name == "kexec-storm")
