@@ -22,7 +22,8 @@ CHECK_ARCHES ?= x86_64 arm64
 CHECK_ITER   ?= 2
 CHECK_GENS   ?= 2
 
-PY  := python3
+# Debian's python3: its docutils and ply come from Debian packages.
+PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
 

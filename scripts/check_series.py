@@ -9,6 +9,7 @@
                nothing new compared with the base.
   rst          docutils on every touched .rst file: nothing new compared
                with the base (Sphinx-only roles fail the same way on both).
+  shellcheck   shellcheck -x on every shell script the series touches.
   bisect       every commit of the series compiles the files the series
                touches on each architecture we can cross-compile
                (loongarch cannot be: no cross compiler in Debian).
@@ -54,8 +55,10 @@ def touched(tree, rev_range):
 def check_checkpatch(tree, patches):
     bad = []
     for p in patches:
+        # Debian's python3 first: checkpatch's SPDX check needs its ply.
+        env = dict(os.environ, PATH="/usr/bin:" + os.environ.get("PATH", ""))
         out = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--no-summary-file",
-                              "--ignore", "UNKNOWN_COMMIT_ID", p], cwd=tree,
+                              "--ignore", "UNKNOWN_COMMIT_ID", p], cwd=tree, env=env,
                              capture_output=True, text=True).stdout
         m = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", out)
         if not m:
@@ -75,7 +78,7 @@ def _at(tree, rev, path):
 
 def check_kerneldoc(tree, files):
     bad, n = [], 0
-    for f in [f for f in files if f.endswith(".c")]:
+    for f in [f for f in files if f.endswith(".c") and not f.startswith("tools/")]:
         msgs = {}
         for rev in ("base", "series"):
             src = _at(tree, rev, f)
@@ -112,6 +115,16 @@ def check_rst(tree, files):
     return bad, f"{n} files, no new docutils messages"
 
 
+def check_shellcheck(tree, files):
+    scripts = [f for f in files if f.endswith(".sh")]
+    bad = []
+    for f in scripts:
+        r = subprocess.run(["shellcheck", "-x", f], cwd=tree, capture_output=True, text=True)
+        if r.returncode:
+            bad.append(f"{f}: {r.stdout.strip().splitlines()[0] if r.stdout.strip() else r.stderr}")
+    return bad, f"{len(scripts)} scripts clean"
+
+
 def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
     cc = f"{cross}gcc"
     if subprocess.call(["sh", "-c", "command -v ccache"], stdout=subprocess.DEVNULL) == 0:
@@ -127,7 +140,10 @@ def check_bisect(tree, commits, files):
         subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
         git(tree, "worktree", "add", "-q", "--detach", "-f", wt, "base")
     bad, done = [], 0
-    cfiles = [f for f in files if f.endswith(".c")]
+    # Kernel sources only: tools/ (the kselftest) is built by its own
+    # script, which the lab runs.
+    cfiles = [f for f in files if f.endswith(".c") and
+              not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
     for name, karch, cross, defconfig, adir in ARCHES:
         objs = [f[:-2] + ".o" for f in cfiles if not f.startswith("arch/") or f.startswith(adir)]
         obj = os.path.join(BUILD, "compile", name)
@@ -179,6 +195,7 @@ def main():
         checks = [("checkpatch", lambda: check_checkpatch(tree, patches)),
                   ("kernel-doc", lambda: check_kerneldoc(tree, files)),
                   ("rst", lambda: check_rst(tree, files)),
+                  ("shellcheck", lambda: check_shellcheck(tree, files)),
                   ("bisect", lambda: check_bisect(tree, commits, files))]
         passed = failed = 0
         for name, fn in checks:
