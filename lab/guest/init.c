@@ -17,6 +17,8 @@
  *   lab.storm_online_file=1  storm through cpuN/online, not cpuN/hotplug/target
  *   lab.prober=N     also toggle the storm CPUs from a SCHED_FIFO process
  *                    pinned to CPU N (see start_prober())
+ *   lab.smt_storm=N  also toggle /sys/devices/system/cpu/smt/control from a
+ *                    SCHED_FIFO process pinned to CPU N
  *   lab.offline=LIST CPUs to take offline before the action
  *   lab.rcpu=N       write N to /sys/kernel/reboot/cpu before the action
  *
@@ -287,6 +289,33 @@ static void start_prober(int cpu, const int *storm, int online)
 	}
 }
 
+/*
+ * Switch SMT off and on, forever, whatever the result: brings sibling
+ * threads down and up. Alternating also after a refusal means that an "on"
+ * follows whatever state the threads were left in. Runs SCHED_FIFO pinned
+ * to @cpu (the reboot CPU), like the prober, to reach short windows.
+ */
+static void start_smt_storm(int cpu)
+{
+	static const char *const val[] = { "off", "on" };
+	struct sched_param sp = { .sched_priority = 50 };
+	cpu_set_t set;
+	int i = 0;
+
+	if (fork())
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) ||
+	    sched_setscheduler(0, SCHED_FIFO, &sp))
+		fail("smt storm on cpu%d: %s", cpu, strerror(errno));
+	for (;;) {
+		write_file("/sys/devices/system/cpu/smt/control", val[i]);
+		i = !i;
+		usleep(50);
+	}
+}
+
 static void start_storm(int cpu, int online)
 {
 	if (!fork())
@@ -444,7 +473,8 @@ static void load_kexec(const char *loader, long gen)
 /* Bad input for /sys/kernel/reboot/cpu: each write must fail, value unchanged. */
 static void probe_sysfs(void)
 {
-	static const char *const bad[] = { "abc", "-1", "4096", "99999999999", "" };
+	/* Not "": a zero-length write() never reaches the store method. */
+	static const char *const bad[] = { "abc", "-1", "4096", "99999999999", "\n" };
 	char before[32], after[32], nposs[16];
 	unsigned int i;
 	int ret;
@@ -470,7 +500,7 @@ static void probe_sysfs(void)
  */
 static void filter_trace(void)
 {
-	static const char *const ev[] = { "lab_up", "lab_down", "lab_target" };
+	static const char *const ev[] = { "lab_up", "lab_down", "lab_target", "lab_smt" };
 	char path[96], buf[128];
 	unsigned int i;
 
@@ -552,8 +582,14 @@ int main(void)
 			say("prober on cpu%ld", param_long("prober", 0));
 		}
 		say("storm cpus=%s lead=%ldms via=%s", list, lead, online < 0 ? "online" : "target");
-		msleep(lead);
 	}
+	if (param("smt_storm")) {
+		start_smt_storm(param_long("smt_storm", 0));
+		say("smt storm on /sys/devices/system/cpu/smt/control from cpu%ld",
+		    param_long("smt_storm", 0));
+	}
+	if (param("storm") || param("smt_storm"))
+		msleep(lead);
 
 	say("action %s gen=%ld", action, gen);
 	if (!strcmp(action, "kexec")) {

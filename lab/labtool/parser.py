@@ -71,7 +71,7 @@ class Generation:
             if e.name in ("lab_up_start", "lab_down_start"):
                 ops.append(e)
         for e in self.events[start + 1:]:
-            if e.name in ("lab_up", "lab_down", "lab_target") and e.args.get("ret") == "-16":
+            if e.name in ("lab_up", "lab_down", "lab_target", "lab_smt") and e.args.get("ret") == "-16":
                 refused.append(e)
         return ops, refused, end
 

@@ -11,7 +11,8 @@ from .util import LabError
 # the points of the reboot path, the first step of every CPU hotplug
 # operation that got past the cpu_hotplug_disabled check (the first state
 # callback of a bring-up, smpboot_create_threads(), and of a teardown,
-# sched_cpu_deactivate()), and the result of every sysfs attempt.
+# sched_cpu_deactivate()), and the result of every sysfs attempt (the SMT
+# control's through cpuhp_smt_disable(): control_store() is not unique).
 TRACE = ("kprobe_event="
          "p:lab/lab_kexec,kernel_kexec;"
          "r:lab/lab_mig,migrate_to_reboot_cpu;"
@@ -21,7 +22,8 @@ TRACE = ("kprobe_event="
          "p:lab/lab_down_start,sched_cpu_deactivate,cpu=$arg1:u32;"
          "r:lab/lab_up,cpu_device_up,ret=$retval:s32;"
          "r:lab/lab_down,cpu_device_down,ret=$retval:s32;"
-         "r:lab/lab_target,target_store,ret=$retval:s32 "
+         "r:lab/lab_target,target_store,ret=$retval:s32;"
+         "r:lab/lab_smt,cpuhp_smt_disable,ret=$retval:s32 "
          "tp_printk")
 
 
@@ -30,12 +32,13 @@ def cmdline(arch, extra):
                                 "oops=panic", TRACE, extra) if x)
 
 
-def boot(arch, image, initrd, smp, append, logfile, timeout):
+def boot(arch, image, initrd, smp, append, logfile, timeout, topology=""):
     """Run QEMU until the guest ends it (-no-reboot) or timeout.
 
     Returns (console text, seconds, timed_out).
     """
-    cmd = [arch.qemu, *arch.qemu_args, "-smp", str(smp), "-nodefaults", "-no-reboot",
+    smp_arg = f"{smp},{topology}" if topology else str(smp)
+    cmd = [arch.qemu, *arch.qemu_args, "-smp", smp_arg, "-nodefaults", "-no-reboot",
            "-display", "none", "-monitor", "none", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
     start = time.monotonic()

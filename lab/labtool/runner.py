@@ -69,7 +69,8 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
     logfile = os.path.join(logdir, f"{arch.name}-{opts.label}-{kname}-{sc.name}-{i}.log")
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
-                                      qemu.cmdline(arch, append), logfile, timeout_for(sc))
+                                      qemu.cmdline(arch, append), logfile, timeout_for(sc),
+                                      sc.topology)
     run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
     ok, evidence, *counters = sc.check(run, sc)
     return ok, evidence, (counters[0] if counters else {}), logfile, secs
@@ -168,6 +169,8 @@ def run_arch(arch, opts, selected):
     log(f"{arch.name} {opts.label}: kernels ready after {fmt_secs(time.monotonic() - start)}")
     out = []
     for sc in selected:
+        if sc.arches and arch.name not in sc.arches:
+            continue
         if sc.needs_tools and not all(v["tools"] for v in images.values()):
             for k in images:
                 out.append(Result(arch.name, opts.label, k, sc.name, sc.expect[k], "skip",

@@ -40,6 +40,9 @@ class Scenario:
     # Run the series' kselftest (tools/testing/selftests/kexec/
     # vmtest_hotplug.sh) on the kernel instead of the lab's guest.
     selftest: bool = False
+    # Architectures it applies to (None: all), and a QEMU -smp topology.
+    arches: tuple = None
+    topology: str = ""
 
 
 @dataclass
@@ -208,6 +211,13 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  iterations=iterations, max_iterations=30, fail_signature="inside the window",
                  require={"refused": (1, "no hotplug attempt reached the window: the runs prove nothing")},
                  expect={"base": "fail", "patched": "pass"}),
+        Scenario("smt-window", "SMT control toggled off/on during kexec from an RT task on reboot "
+                 "CPU 0 (2 cores x 2 threads)",
+                 {"action": "kexec", "smt_storm": "0"}, check_window,
+                 iterations=iterations, max_iterations=30, fail_signature="inside the window",
+                 require={"refused": (1, "no SMT control write reached the window: the runs prove nothing")},
+                 expect={"base": "fail", "patched": "pass"}, arches=("x86_64",),
+                 topology="sockets=1,cores=2,threads=2"),
         Scenario("reboot-cpu-sysfs", f"/sys/kernel/reboot/cpu={last}, storm on CPU {last}",
                  {"action": "kexec", "storm": str(last), "rcpu": str(last)}, check_reboot_cpu,
                  iterations=iterations, expect={"base": "any", "patched": "pass"}),

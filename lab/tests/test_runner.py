@@ -93,6 +93,41 @@ class Aggregate(unittest.TestCase):
         self.assertEqual(res["patched"].verdict, "ok")
 
 
+class ArchFilter(unittest.TestCase):
+    def test_x86_only_scenario_is_not_run_on_arm64(self):
+        sc = next(s for s in scenarios.all_scenarios() if s.name == "smt-window")
+        self.assertEqual(sc.arches, ("x86_64",))
+        calls = []
+        with mock.patch.object(runner, "prepare", lambda a, o: {"base": {}, "patched": {}}), \
+                mock.patch.object(runner, "run_scenario", lambda *a: calls.append(a[2].name) or {
+                    k: runner.Result(a[0].name, "6.12", k, a[2].name, "pass", "pass", "")
+                    for k in ("base", "patched")}), \
+                mock.patch.object(runner, "log"), tempfile.TemporaryDirectory() as d, \
+                mock.patch.object(runner, "BUILD", d):
+            runner.run_arch(SimpleNamespace(name="arm64"), OPTS, [sc])
+            self.assertEqual(calls, [])
+            runner.run_arch(SimpleNamespace(name="x86_64"), OPTS, [sc])
+            self.assertEqual(calls, ["smt-window"])
+
+    def test_topology_reaches_qemu(self):
+        from labtool import qemu
+        seen = {}
+
+        class P:
+            returncode = 0
+
+            def communicate(self, timeout=None):
+                return b"", b""
+
+        def popen(cmd, **kw):
+            seen["cmd"] = cmd
+            return P()
+        with tempfile.NamedTemporaryFile() as f, mock.patch.object(qemu.subprocess, "Popen", popen):
+            qemu.boot(SimpleNamespace(qemu="q", qemu_args=[]), "img", "rd", 4, "x", f.name, 5,
+                      "sockets=1,cores=2,threads=2")
+        self.assertEqual(seen["cmd"][seen["cmd"].index("-smp") + 1], "4,sockets=1,cores=2,threads=2")
+
+
 class Report(unittest.TestCase):
     def results(self):
         R = runner.Result
