@@ -43,6 +43,11 @@ class Scenario:
     # Architectures it applies to (None: all), and a QEMU -smp topology.
     arches: tuple = None
     topology: str = ""
+    # Per-architecture expectations that differ from 'expect'.
+    expect_by_arch: dict = field(default_factory=dict)
+
+    def expected(self, arch, kernel):
+        return self.expect_by_arch.get(arch, {}).get(kernel, self.expect[kernel])
 
 
 @dataclass
@@ -210,7 +215,11 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "kexec", "storm": f"2-{last}", "rcpu": "1", "prober": "1"}, check_window,
                  iterations=iterations, max_iterations=30, fail_signature="inside the window",
                  require={"refused": (1, "no hotplug attempt reached the window: the runs prove nothing")},
-                 expect={"base": "fail", "patched": "pass"}),
+                 expect={"base": "fail", "patched": "pass"},
+                 # On arm64 the window ends where smp_shutdown_nonboot_cpus()
+                 # takes cpu_add_remove_lock, a few instructions after it
+                 # opens: measured, rarely hit, so not counted there.
+                 expect_by_arch={"arm64": {"base": "any"}}),
         Scenario("smt-window", "SMT control toggled off/on during kexec from an RT task on reboot "
                  "CPU 0 (2 cores x 2 threads)",
                  {"action": "kexec", "smt_storm": "0"}, check_window,
