@@ -235,11 +235,17 @@ def _cpio_entry(out, name, mode, data=b"", rdev=(0, 0), ino=[0]):
 
 
 def write_cpio(path, entries):
-    """entries: [(guest path, mode, data bytes or None, rdev)] -> newc cpio."""
-    with open(path, "wb") as out:
+    """entries: [(guest path, mode, data bytes or None, rdev)] -> newc cpio.
+
+    Written next to path and renamed, so that a QEMU starting meanwhile
+    never reads half an archive.
+    """
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as out:
         for name, mode, data, rdev in entries:
             _cpio_entry(out, name.lstrip("/"), mode, data or b"", rdev)
         _cpio_entry(out, "TRAILER!!!", 0)
+    os.replace(tmp, path)
 
 
 def initramfs(arch, kimage, with_tools=True):
