@@ -458,9 +458,18 @@ static void load_kexec(const char *loader, long gen)
 		close(kfd);
 		close(ifd);
 	} else if (!strcmp(loader, "tools") || !strcmp(loader, "tools-s")) {
-		char *argv[] = { "/sbin/kexec", loader[5] ? "-s" : "-l", "/kernel",
-				 "--initrd=" NEXT_INITRD, arg, NULL };
+		char *argv[8];
+		int n = 0;
 
+		/* -l also with -s: without it kexec-tools loads and runs shutdown. */
+		argv[n++] = "/sbin/kexec";
+		argv[n++] = "-l";
+		if (loader[5])
+			argv[n++] = "-s";
+		argv[n++] = "/kernel";
+		argv[n++] = "--initrd=" NEXT_INITRD;
+		argv[n++] = arg;
+		argv[n] = NULL;
 		snprintf(arg, sizeof(arg), "--command-line=%s", next);
 		if (run(argv))
 			fail("kexec-tools could not load the kernel");
