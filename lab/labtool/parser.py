@@ -98,12 +98,47 @@ def _fields(text):
     return dict(re.findall(r"(\w+)=(\S+)", text))
 
 
+KMSG_RE = re.compile(r"\[\s*\d+\.\d+\]")
+
+
+def logical_lines(text):
+    """Console text -> lines, each either the kernel's or the guest's.
+
+    The guest writes its lines to the same console the kernel prints to,
+    so a kernel message can land inside a guest line: "LAB: boot gen=1
+    [    2.70] input: ..." with the rest of the guest line on the next line,
+    or "LAB: action kexec gen=0[    4.65] lab_kexec: ...". Split at every
+    kernel timestamp, and join a cut guest line with the untimestamped
+    text that follows it.
+    """
+    pending = None
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        cuts = [m.start() for m in KMSG_RE.finditer(line) if m.start() > 0]
+        parts = [line[a:b] for a, b in zip([0] + cuts, cuts + [len(line)])]
+        for i, part in enumerate(parts):
+            kernel = KMSG_RE.match(part) is not None
+            if kernel:
+                yield part
+                continue
+            if pending is not None and not part.startswith("LAB:"):
+                part = pending + part
+            elif pending is not None:
+                yield pending
+            pending = None
+            if i < len(parts) - 1 and part.startswith("LAB:"):
+                pending = part          # cut by a kernel message
+            else:
+                yield part
+    if pending is not None:
+        yield pending
+
+
 def parse(text):
     gens = [Generation(0)]
     splats = []
     banners = set()
-    for raw in text.splitlines():
-        line = raw.rstrip("\r")
+    for line in logical_lines(text):
         # Every kernel prints "Linux version"; arm64 prints "Booting Linux
         # on physical CPU" before it. The second of either kind starts the
         # next generation. (The printk clock is no marker: x86 goes back to

@@ -62,6 +62,32 @@ class ParseGenerations(unittest.TestCase):
         self.assertEqual(parser.cpulist(""), set())
 
 
+class Interleaving(unittest.TestCase):
+    """Kernel messages land inside the guest's lines (recorded logs)."""
+
+    def test_guest_line_cut_by_a_kernel_message(self):
+        # "LAB: boot gen=1 [    2.70] input: ..." then "cpu=0 online=0-2 ..."
+        log = parser.parse(load("x86_64-interleaved-boot-line.log"))
+        g1 = log.generations[1]
+        self.assertEqual(g1.boot["online"], "0-2")
+        self.assertEqual(g1.boot["hwid"], "1")
+        self.assertTrue(any("ImExPS/2" in l for l in g1.lines))
+
+    def test_kernel_event_after_a_guest_line(self):
+        # "LAB: action kexec gen=0[    4.65] lab_kexec: (kernel_kexec+0x4/0x7f)"
+        log = parser.parse(load("x86_64-interleaved-event.log"))
+        g0 = log.generations[0]
+        self.assertIsNotNone(g0.timestamp("lab_kexec"))
+        self.assertIn("action kexec gen=0", g0.lab)
+        self.assertEqual(g0.boot["possible"], "0-3")
+
+    def test_logical_lines(self):
+        text = "LAB: a b[    1.0] kmsg one\n c d\n[    1.1] kmsg two\nLAB: e[    1.2] ev\n\n"
+        self.assertEqual(list(parser.logical_lines(text)),
+                         ["[    1.0] kmsg one", "LAB: a b c d", "[    1.1] kmsg two",
+                          "[    1.2] ev", "LAB: e"])
+
+
 class Window(unittest.TestCase):
     def test_x86_base_hit(self):
         ok, ev, _ = scenarios.check_window(run_of(load("x86_64-base-window-hit.log")), scenario("window"))
