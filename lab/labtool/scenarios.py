@@ -205,10 +205,17 @@ def check_bad_reboot_s(run, sc):
 
 
 def all_scenarios(iterations=3, gens=3, smp=4):
+    """The storms go through the CPU online files, the interface users
+    have. Only the window scenario uses the CPU_HOTPLUG_STATE_CONTROL
+    debug interface (hotplug/target), which refuses without sleeping: the
+    window it aims at lasts milliseconds. Under a storm that interface can
+    hit its own WARN_ON(st->target != target) in target_store() on the
+    base and the patched kernel alike, which the series does not touch.
+    """
     last = smp - 1
     return [
         Scenario("kexec-storm", "kexec chain under a hotplug storm on every CPU, reboot CPU 1 included",
-                 {"action": "kexec", "storm": "all", "rcpu": "1"}, check_kexec,
+                 {"action": "kexec", "storm": "all", "rcpu": "1", "storm_online_file": "1"}, check_kexec,
                  gens=gens, iterations=iterations, expect={"base": "any", "patched": "pass"}),
         Scenario("window", "hotplug operations between migrate_to_reboot_cpu() and the teardown "
                  "(storm on CPUs 2-N plus an RT prober on reboot CPU 1)",
@@ -228,10 +235,12 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  expect={"base": "fail", "patched": "pass"}, arches=("x86_64",),
                  topology="sockets=1,cores=2,threads=2"),
         Scenario("reboot-cpu-sysfs", f"/sys/kernel/reboot/cpu={last}, storm on CPU {last}",
-                 {"action": "kexec", "storm": str(last), "rcpu": str(last)}, check_reboot_cpu,
+                 {"action": "kexec", "storm": str(last), "rcpu": str(last), "storm_online_file": "1"},
+                 check_reboot_cpu,
                  iterations=iterations, expect={"base": "any", "patched": "pass"}),
         Scenario("reboot-cpu-cmdline", f"reboot=s{last}, storm on CPU {last}",
-                 {"action": "kexec", "storm": str(last), "expect_rcpu": str(last)}, check_reboot_cpu,
+                 {"action": "kexec", "storm": str(last), "expect_rcpu": str(last),
+                  "storm_online_file": "1"}, check_reboot_cpu,
                  append=f"reboot=s{last}", iterations=iterations,
                  expect={"base": "any", "patched": "pass"}),
         Scenario("offline-before-kexec", "CPUs 2-N offline before kexec; the new kernel brings all up",
@@ -239,9 +248,10 @@ def all_scenarios(iterations=3, gens=3, smp=4):
         Scenario("rcpu-offline", "reboot CPU offline at reboot time: falls back to CPU 0",
                  {"action": "kexec", "rcpu": "2", "offline": "2"}, check_reboot_cpu),
         Scenario("reboot-storm", "reboot -f under a hotplug storm",
-                 {"action": "reboot", "storm": "all"}, _ended_with(REBOOTED)),
+                 {"action": "reboot", "storm": "all", "storm_online_file": "1"}, _ended_with(REBOOTED)),
         Scenario("poweroff-storm", "poweroff -f under a hotplug storm",
-                 {"action": "poweroff", "storm": "all"}, _ended_with(POWERED_OFF)),
+                 {"action": "poweroff", "storm": "all", "storm_online_file": "1"},
+                 _ended_with(POWERED_OFF)),
         Scenario("bad-sysfs", "invalid writes to /sys/kernel/reboot/cpu",
                  {"action": "sysfs"}, check_sysfs),
         Scenario("bad-reboot-s", "reboot=s<out of range> on the command line",
