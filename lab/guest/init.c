@@ -482,8 +482,11 @@ static void load_kexec(const char *loader, long gen)
 /* Bad input for /sys/kernel/reboot/cpu: each write must fail, value unchanged. */
 static void probe_sysfs(void)
 {
-	/* Not "": a zero-length write() never reaches the store method. */
-	static const char *const bad[] = { "abc", "-1", "4096", "99999999999", "\n" };
+	/*
+	 * Not "": a zero-length write() never reaches the store method. A
+	 * space rather than a newline, so that the report stays one line.
+	 */
+	static const char *const bad[] = { "abc", "-1", "4096", "99999999999", " " };
 	char before[32], after[32], nposs[16];
 	unsigned int i;
 	int ret;

@@ -55,10 +55,10 @@ def plot(rows, path):
     for i, a in enumerate(arches):
         plots.append(f"'{dat}' index {i} using 1:2:4:5 with yerrorlines title '{a} base'")
         plots.append(f"'{dat}' index {i} using 1:3:6:7 with yerrorlines title '{a} patched'")
-    script = (f"set terminal png size 800,500\nset output '{path}'\n"
+    script = (f"set terminal png size 800,500 noenhanced\nset output '{path}'\n"
               "set title 'kexec shutdown path: kernel_kexec() to machine_kexec() (median, min-max)'\n"
               "set xlabel 'vCPUs'\nset ylabel 'ms'\nset key top left\nset logscale x 2\n"
-              "set xtics (2,4,8,16)\nplot " + ", ".join(plots) + "\n")
+              "set xrange [1.6:10]\nset xtics (2,4,8,16)\nplot " + ", ".join(plots) + "\n")
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     return path
 

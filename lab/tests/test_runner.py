@@ -98,8 +98,11 @@ class Aggregate(unittest.TestCase):
 
     def test_any_expectation_is_information(self):
         sc = next(s for s in scenarios.all_scenarios(iterations=2, gens=1) if s.name == "kexec-storm")
-        res, _ = self.run_with(sc, {"base": [(False, "timeout"), (True, "ok")],
-                                    "patched": [(True, "ok"), (True, "ok")]})
+        run_one, _ = fake({"base": [(False, "timeout"), (True, "ok")],
+                           "patched": [(True, "ok"), (True, "ok")]})
+        # arm64: there the patched kernel must pass (x86 measures it only).
+        with mock.patch.object(runner, "run_one", run_one), mock.patch.object(runner, "log"):
+            res = runner.run_scenario(SimpleNamespace(name="arm64"), IMAGES, sc, OPTS, "/tmp")
         self.assertEqual(res["base"].verdict, "info")
         self.assertIn("1/2 runs failed", res["base"].evidence)
         self.assertEqual(res["patched"].verdict, "ok")
