@@ -262,20 +262,29 @@ static void storm_one(int cpu, int on, int online)
  * window in which CPU hotplug is enabled and that lasts longer than that
  * sees one of its attempts.
  */
-static void start_prober(int cpu, const int *storm, int online)
+/* Fork a child that runs SCHED_FIFO pinned to @cpu; 1 in the child. */
+static int fork_rt_on(int cpu, const char *what)
 {
 	struct sched_param sp = { .sched_priority = 50 };
-	char path[64], val[16];
-	int on[MAX_CPUS] = { 0 }, i;
 	cpu_set_t set;
 
 	if (fork())
-		return;
+		return 0;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) ||
 	    sched_setscheduler(0, SCHED_FIFO, &sp))
-		fail("prober on cpu%d: %s", cpu, strerror(errno));
+		fail("%s on cpu%d: %s", what, cpu, strerror(errno));
+	return 1;
+}
+
+static void start_prober(int cpu, const int *storm, int online)
+{
+	char path[64], val[16];
+	int on[MAX_CPUS] = { 0 }, i;
+
+	if (!fork_rt_on(cpu, "prober"))
+		return;
 	for (;;) {
 		for (i = 0; i < MAX_CPUS; i++) {
 			if (!storm[i] || i == cpu)
@@ -298,17 +307,10 @@ static void start_prober(int cpu, const int *storm, int online)
 static void start_smt_storm(int cpu)
 {
 	static const char *const val[] = { "off", "on" };
-	struct sched_param sp = { .sched_priority = 50 };
-	cpu_set_t set;
 	int i = 0;
 
-	if (fork())
+	if (!fork_rt_on(cpu, "smt storm"))
 		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) ||
-	    sched_setscheduler(0, SCHED_FIFO, &sp))
-		fail("smt storm on cpu%d: %s", cpu, strerror(errno));
 	for (;;) {
 		write_file("/sys/devices/system/cpu/smt/control", val[i]);
 		i = !i;
