@@ -62,12 +62,11 @@ def run_selftest(arch, img, sc, opts, logfile):
 
 def run_one(arch, images, sc, kname, i, opts, logdir):
     img = images[kname]
+    logfile = os.path.join(logdir, f"{arch.name}-{opts.label}-{kname}-{sc.name}-{i}.log")
     if sc.selftest:
-        logfile = os.path.join(logdir, f"{arch.name}-{opts.label}-{kname}-{sc.name}-{i}.log")
         ok, evidence, counters, secs = run_selftest(arch, img, sc, opts, logfile)
         return ok, evidence, counters, logfile, secs
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
-    logfile = os.path.join(logdir, f"{arch.name}-{opts.label}-{kname}-{sc.name}-{i}.log")
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
                                       qemu.cmdline(arch, append), logfile, timeout_for(sc),
                                       sc.topology)

@@ -184,7 +184,6 @@ def check_sysfs(run, sc):
     if len(writes) < 6:
         return False, f"only {len(writes)} sysfs writes reported"
     for w in writes:
-        f = parser._fields(w.replace("->", " -> "))
         before, _, after = w.rpartition(" value ")[2].partition("->")
         if "accepted" in w or before != after:
             return False, f"invalid write not rejected: {w}"
