@@ -21,6 +21,8 @@
  *                    SCHED_FIFO process pinned to CPU N
  *   lab.offline=LIST CPUs to take offline before the action
  *   lab.rcpu=N       write N to /sys/kernel/reboot/cpu before the action
+ *   lab.fail_cpu=N   with lab.fail_state=NAME: make the teardown of CPU N
+ *                    fail at the hotplug state NAME (cpuN/hotplug/fail)
  *
  * Every generation prints "LAB: boot ..." with the online CPUs and the CPU
  * it runs on; the last one prints "LAB: done" and ends the VM with a
@@ -326,6 +328,38 @@ static void start_storm(int cpu, int online)
 		storm_one(cpu, 1, online);
 }
 
+/* Number of the hotplug state called @name in cpu/hotplug/states, or -1. */
+static int state_number(const char *name)
+{
+	static char buf[16384];
+	char *line, *save;
+
+	if (read_file("/sys/devices/system/cpu/hotplug/states", buf, sizeof(buf)))
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *colon = strchr(line, ':');
+
+		if (colon && !strcmp(colon + 2, name))
+			return atoi(line);
+	}
+	return -1;
+}
+
+static void inject_fail(int cpu, const char *name)
+{
+	char path[64], val[16];
+	int state = state_number(name), ret;
+
+	if (state < 0)
+		fail("no hotplug state '%s'", name);
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/hotplug/fail", cpu);
+	snprintf(val, sizeof(val), "%d", state);
+	ret = write_file(path, val);
+	if (ret)
+		fail("%s <- %s: %s", path, val, strerror(-ret));
+	say("fail injected: cpu%d state %d (%s)", cpu, state, name);
+}
+
 /*
  * Hardware id of logical CPU 0, the CPU this kernel was entered on: the APIC
  * id on x86. Other architectures print it in the kernel log.
@@ -570,6 +604,13 @@ int main(void)
 
 			say("offline cpu%d: %s", i, ret ? strerror(-ret) : "ok");
 		}
+	}
+
+	if (param("fail_cpu") && param("fail_state")) {
+		char *name = strdup(param("fail_state"));
+
+		inject_fail(param_long("fail_cpu", 0), name);
+		free(name);
 	}
 
 	if (!strcmp(action, "sysfs")) {

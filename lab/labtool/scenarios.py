@@ -203,6 +203,58 @@ def check_bad_reboot_s(run, sc):
     return True, msg[0]
 
 
+_FAILED_OFFLINE = re.compile(r"CPU(\d+) stayed online: state (\d+) \(([^)]*)\) failed with (-?\d+)")
+
+
+def check_teardown_fails(run, sc):
+    """A CPU whose teardown callback fails stops the kexec with one error.
+
+    The kernel names the CPU and the hotplug state and restarts the machine
+    instead of jumping into the new kernel: one error line, no splat, the
+    VM ends by itself, no second kernel.
+    """
+    err = _common(run, 0)
+    if err:
+        return False, err
+    lines = [l.strip() for l in run.log.text.splitlines() if _FAILED_OFFLINE.search(l)]
+    want_cpu = sc.params["fail_cpu"]
+    if len(lines) != 1:
+        return False, (f"{len(lines)} 'stayed online' errors, 1 expected; "
+                       f"last line: {run.log.last_line}")
+    m = _FAILED_OFFLINE.search(lines[0])
+    if m.group(1) != want_cpu or m.group(3) != sc.params["fail_state"]:
+        return False, f"wrong CPU or state named: {lines[0]}"
+    if len([g for g in run.log.generations if g.boot]) != 1:
+        return False, "a second kernel booted with a CPU that never went offline"
+    return True, lines[0]
+
+
+def teardown_scenarios(smp):
+    """smp_shutdown_nonboot_cpus() meets a CPU that does not go offline.
+
+    Only the architectures whose kexec tears CPUs down through CPU hotplug
+    run them; on the others nothing in kexec asks the CPU to go offline.
+    """
+    last = smp - 1
+    hp = ("arm64",)
+    refused = "Failed to offline CPU"
+    return [
+        Scenario("teardown-isolcpus", f"kexec with isolcpus=2-{last}: the last isolated CPU "
+                 "carries deadline bandwidth accounting",
+                 {"action": "kexec"}, check_kexec, append=f"isolcpus=2-{last}",
+                 fail_signature=refused, expect={"base": "fail", "patched": "pass"}, arches=hp),
+        Scenario("teardown-housekeeping", f"kexec from isolated CPU 2 with isolcpus=1-{last}: "
+                 "CPU 0 is the last housekeeping CPU",
+                 {"action": "kexec", "rcpu": "2"}, check_reboot_cpu, append=f"isolcpus=1-{last}",
+                 fail_signature=refused, expect={"base": "fail", "patched": "pass"}, arches=hp),
+        Scenario("teardown-fail", "kexec while CPU 2's sched:active teardown is made to fail "
+                 "(cpu2/hotplug/fail)",
+                 {"action": "kexec", "fail_cpu": "2", "fail_state": "sched:active"},
+                 check_teardown_fails, fail_signature=refused,
+                 expect={"base": "fail", "patched": "pass"}, arches=hp),
+    ]
+
+
 def all_scenarios(iterations=3, gens=3, smp=4):
     """The storms go through the CPU online files, the interface users
     have. Only the window scenario uses the CPU_HOTPLUG_STATE_CONTROL
@@ -269,7 +321,7 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "kexec", "loader": "tools-s"}, check_kexec, needs_tools=True),
         Scenario("selftest", "the series' kselftest: kexec/vmtest_hotplug.sh (one run)",
                  {}, check_selftest, selftest=True, expect={"base": "any", "patched": "pass"}),
-    ]
+    ] + teardown_scenarios(smp)
 
 
 def check_selftest(ktap, sc):

@@ -239,5 +239,35 @@ class Selftest(unittest.TestCase):
         self.assertIn("Bail out", ev)
 
 
+class TeardownFailure(unittest.TestCase):
+    """A CPU whose teardown fails: one named error and a restart, no BUG."""
+
+    def check(self, text, timed_out=False):
+        return scenarios.check_teardown_fails(run_of(text, timed_out=timed_out),
+                                              scenario("teardown-fail"))
+
+    def test_patched_restart_passes_with_its_line(self):
+        ok, ev = self.check(load("arm64-patched-teardown-fail.log"))
+        self.assertTrue(ok, ev)
+        self.assertIn("CPU2 stayed online: state", ev)
+        self.assertIn("(sched:active)", ev)
+
+    def test_base_bug_fails(self):
+        ok, ev = self.check(load("arm64-base-teardown-fail.log"))
+        self.assertFalse(ok)
+        self.assertIn("Failed to offline CPU2", ev)
+
+    def test_wrong_cpu_fails(self):
+        text = load("arm64-patched-teardown-fail.log").replace("CPU2 stayed", "CPU3 stayed")
+        ok, ev = self.check(text)
+        self.assertFalse(ok)
+        self.assertIn("wrong CPU or state", ev)
+
+    def test_hang_after_the_error_fails(self):
+        ok, ev = self.check(load("arm64-patched-teardown-fail.log"), timed_out=True)
+        self.assertFalse(ok)
+        self.assertIn("timeout", ev)
+
+
 if __name__ == "__main__":
     unittest.main()
