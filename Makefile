@@ -8,7 +8,11 @@
 #   make bench        time the kexec shutdown path, base vs patched
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
-#   make apply KERNEL=/path   apply the series to your tree (all or nothing)
+#   make apply KERNEL=/path   apply the series for your tree's version to it
+#                     (all or nothing)
+#   make validate KERNEL=/path [KCONFIG=/path/.config] [ARCH=...]
+#                     run the lab on a copy of your tree, without and with
+#                     the series, and print the table
 
 ARCH      ?= x86_64
 BASE      ?= 6.12
@@ -27,7 +31,7 @@ PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
 
-.PHONY: all lab deps check static test bench tree export apply clean help
+.PHONY: all lab deps check static test bench tree export apply validate clean help
 
 all: deps lab
 
@@ -62,7 +66,19 @@ export:
 
 apply:
 	@test -n "$(KERNEL)" || { echo "usage: make apply KERNEL=/path/to/linux" >&2; exit 2; }
-	sh scripts/tree.sh apply $(SERIES_DIR) $(KERNEL)
+	sh scripts/tree.sh apply "$(KERNEL)"
+
+# A copy of the user's tree is built twice (as found, and with the series
+# for its version) and run through the lab's scenarios.
+validate:
+	@test -n "$(KERNEL)" || { echo "usage: make validate KERNEL=/path/to/linux [KCONFIG=/path/to/.config] [ARCH=x86_64]" >&2; exit 2; }
+	@test -z "$(KCONFIG)" || test -f "$(KCONFIG)" || { echo "make validate: KCONFIG=$(KCONFIG): no such file" >&2; exit 2; }
+	@base=$$(sh scripts/tree.sh version "$(KERNEL)") && \
+	sh scripts/tree.sh import "$(KERNEL)" build/validate/tree && \
+	$(LAB) run --arch "$(ARCH)" --base $$base --tree build/validate/tree \
+		$(if $(KCONFIG),--kconfig "$(KCONFIG)") --label validate-$$base \
+		--scenarios "$(SCENARIOS)" --cmdline "$(CMDLINE)" --smp $(SMP) \
+		--iterations $(ITER) --gens $(GENS)
 
 clean:
 	rm -rf build

@@ -3,7 +3,12 @@
 #
 #   tree.sh tree   BASE SERIES_DIR TREE_DIR   pristine base + series as commits
 #   tree.sh export BASE SERIES_DIR TREE_DIR   write SERIES_DIR from the tree
-#   tree.sh apply  SERIES_DIR KERNEL          apply to a user's tree, all or nothing
+#   tree.sh apply  [SERIES_DIR] KERNEL        apply to a user's tree, all or nothing;
+#                                             without SERIES_DIR the one for its version
+#   tree.sh series KERNEL                     the series directory for a tree's version
+#   tree.sh version KERNEL                    its base ("6.1"), if there is a series for it
+#   tree.sh import KERNEL TREE_DIR            a copy of a user's tree + its series, as
+#                                             commits 'base' and 'series' (make validate)
 #
 # The base is Debian's linux-source-BASE tarball. Commits get fixed dates so
 # that the round trip "tree, export" reproduces the same files byte for byte.
@@ -16,6 +21,7 @@ say() { echo "tree.sh: $*" >&2; }
 BASE_IDENT_NAME="Debian linux-source"
 BASE_IDENT_MAIL="linux-source@localhost"
 BASE_DATE="2000-01-01T00:00:00Z"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 tarball() {
 	t=/usr/src/linux-source-$1.tar.xz
@@ -43,6 +49,70 @@ cover_description() {
 		body && /^[^ ].* \([0-9]+\):$/ { exit }
 		body { print }
 	' "$1" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+}
+
+# The bases there is a series for: 6.12 in series/, others in backports/.
+bases() {
+	echo 6.12
+	for d in "$ROOT"/backports/*/; do
+		ls "$d"0001-*.patch >/dev/null 2>&1 || continue
+		basename "$d"
+	done
+}
+
+# "VERSION.PATCHLEVEL" of a kernel tree, from its top Makefile.
+tree_version() {
+	if [ ! -f "$1/Makefile" ] || [ ! -f "$1/kernel/cpu.c" ]; then
+		die "$1 is not a Linux source tree"
+	fi
+	v=$(sed -n 's/^VERSION = *//p' "$1/Makefile" | head -n 1)
+	p=$(sed -n 's/^PATCHLEVEL = *//p' "$1/Makefile" | head -n 1)
+	if [ -z "$v" ] || [ -z "$p" ]; then
+		die "$1/Makefile: no VERSION/PATCHLEVEL"
+	fi
+	echo "$v.$p"
+}
+
+cmd_series() {
+	ver=$(tree_version "$1")
+	for b in $(bases); do
+		if [ "$b" = "$ver" ]; then
+			if [ "$b" = 6.12 ]; then echo "$ROOT/series"; else echo "$ROOT/backports/$b"; fi
+			return 0
+		fi
+	done
+	die "$1 is Linux $ver; there is a series for: $(bases | tr '\n' ' ' | sed 's/ $//')"
+}
+
+cmd_import() {
+	kernel=$1 dir=$2
+	series=$(cmd_series "$kernel")
+	rm -rf "$dir" "$dir.tmp"
+	mkdir -p "$dir.tmp"
+	say "copying $kernel (without .git) to $dir"
+	tar -C "$kernel" --exclude=.git -cf - . | tar -C "$dir.tmp" -xf -
+	# Build output of the user's own builds is not source.
+	make -s -C "$dir.tmp" mrproper >/dev/null 2>&1 || true
+	git -C "$dir.tmp" init -q -b base-import
+	git -C "$dir.tmp" config user.name "$BASE_IDENT_NAME"
+	git -C "$dir.tmp" config user.email "$BASE_IDENT_MAIL"
+	git -C "$dir.tmp" add -A -f
+	GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
+		git -C "$dir.tmp" commit -q -m "$kernel as found" ||
+		{ rm -rf "$dir.tmp"; die "cannot import $kernel"; }
+	git -C "$dir.tmp" tag base
+	git -C "$dir.tmp" config user.name "$(git config user.name || echo lab)"
+	git -C "$dir.tmp" config user.email "$(git config user.email || echo lab@localhost)"
+	git -C "$dir.tmp" checkout -q -b series
+	list=$(patches "$series")
+	# shellcheck disable=SC2086
+	if ! git -C "$dir.tmp" am -q $list >/dev/null 2>&1; then
+		p=$(git -C "$dir.tmp" am --show-current-patch=raw 2>/dev/null | sed -n 's/^Subject: //p' | head -n 1)
+		rm -rf "$dir.tmp"
+		die "the series in $series does not apply to $kernel (stopped at: $p); nothing was built"
+	fi
+	mv "$dir.tmp" "$dir"
+	say "$dir: base = $kernel, series = base + $(git -C "$dir" rev-list --count base..series) commits from $series"
 }
 
 cmd_tree() {
@@ -157,6 +227,14 @@ cmd=$1; shift
 case $cmd in
 tree) [ $# -eq 3 ] || die "usage: tree.sh tree BASE SERIES_DIR TREE_DIR"; cmd_tree "$@" ;;
 export) [ $# -eq 3 ] || die "usage: tree.sh export BASE SERIES_DIR TREE_DIR"; cmd_export "$@" ;;
-apply) [ $# -eq 2 ] || die "usage: tree.sh apply SERIES_DIR KERNEL"; cmd_apply "$@" ;;
+apply)
+	case $# in
+	1) s=$(cmd_series "$1"); say "$1 is Linux $(tree_version "$1"): applying $s"; cmd_apply "$s" "$1" ;;
+	2) cmd_apply "$@" ;;
+	*) die "usage: tree.sh apply [SERIES_DIR] KERNEL" ;;
+	esac ;;
+series) [ $# -eq 1 ] || die "usage: tree.sh series KERNEL"; cmd_series "$@" ;;
+version) [ $# -eq 1 ] || die "usage: tree.sh version KERNEL"; cmd_series "$1" >/dev/null; tree_version "$1" ;;
+import) [ $# -eq 2 ] || die "usage: tree.sh import KERNEL TREE_DIR"; cmd_import "$@" ;;
 *) die "unknown command '$cmd'" ;;
 esac
