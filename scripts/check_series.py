@@ -146,8 +146,11 @@ def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
                 f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets], what, logfile=logfile)
 
 
-def check_bisect(tree, commits, files):
-    """Compile the touched files at every commit, for every architecture."""
+def check_bisect(tree, base, commits, files):
+    """Compile the touched files at every commit, for every architecture.
+
+    One object directory per base and architecture: build/compile/BASE/ARCH.
+    """
     wt = tree + "-compile"
     if not os.path.exists(os.path.join(wt, "Makefile")):
         subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
@@ -159,8 +162,8 @@ def check_bisect(tree, commits, files):
               not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
     for name, karch, cross, defconfig, adir in ARCHES:
         objs = [f[:-2] + ".o" for f in cfiles if not f.startswith("arch/") or f.startswith(adir)]
-        obj = os.path.join(BUILD, "compile", name)
-        logf = os.path.join(BUILD, "compile", f"{name}.log")
+        obj = os.path.join(BUILD, "compile", base, name)
+        logf = os.path.join(BUILD, "compile", base, f"{name}.log")
         os.makedirs(obj, exist_ok=True)
         t = time.monotonic()
         git(wt, "checkout", "-q", "-f", "base")
@@ -209,7 +212,7 @@ def main():
                   ("kernel-doc", lambda: check_kerneldoc(tree, files)),
                   ("rst", lambda: check_rst(tree, files)),
                   ("shellcheck", lambda: check_shellcheck(tree, files)),
-                  ("bisect", lambda: check_bisect(tree, commits, files))]
+                  ("bisect", lambda: check_bisect(tree, a.base, commits, files))]
         passed = failed = 0
         for name, fn in checks:
             if name in a.skip.split(","):
