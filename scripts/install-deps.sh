@@ -7,7 +7,8 @@ PKGS="linux-source-6.12 linux-source-6.1 make gcc libc6-dev flex bison bc libelf
 libssl-dev ccache cpio xz-utils kmod binutils perl python3 python3-docutils python3-ply python3-git git
 qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu
-gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck"
+gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck
+qemu-system-misc libc6-dev-riscv64-cross device-tree-compiler"
 
 missing=""
 for p in $PKGS; do

@@ -167,6 +167,12 @@ cmd_export() {
 	git -C "$dir" format-patch -q --no-signature -o "$tmp/plain" base..series >/dev/null
 	gm() { (cd "$dir" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback "$@" 2>/dev/null); }
 	to=$(gm -f kernel/cpu.c --no-l | sort)
+	# Older bases (6.1) have no MAINTAINERS entry for kernel/cpu.c: the
+	# backport goes to the same people as the upstream series.
+	if [ -z "$to" ] && [ -f "$ROOT/series/0000-cover-letter.patch" ]; then
+		to=$(sed -n '/^To: /,/^Cc: /{/^Cc: /d;s/^To: //;s/^ *//;s/,$//;p;}' \
+			"$ROOT/series/0000-cover-letter.patch" | sort)
+	fi
 	cc=$(gm "$tmp"/plain/*.patch | sort | comm -23 - "$(printf '%s\n' "$to" > "$tmp/to" && echo "$tmp/to")")
 	set --
 	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--to=$a"; done <<-END

@@ -369,8 +369,11 @@ static const char *boot_hwid(void)
 	static char buf[8192], id[16] = "-";
 	char *p;
 
-	if (!read_file("/proc/cpuinfo", buf, sizeof(buf)) &&
-	    (p = strstr(buf, "\napicid")) && (p = strchr(p, ':')))
+	if (read_file("/proc/cpuinfo", buf, sizeof(buf)))
+		return id;
+	/* x86: "apicid"; riscv: "hart", the first one is CPU 0's */
+	if (((p = strstr(buf, "\napicid")) || (p = strstr(buf, "\nhart\t"))) &&
+	    (p = strchr(p, ':')))
 		snprintf(id, sizeof(id), "%ld", strtol(p + 1, NULL, 10));
 	return id;
 }

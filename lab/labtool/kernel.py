@@ -187,6 +187,8 @@ def _kexec_binary(root):
 
 def _deb_root(arch):
     """Where Debian's kexec-tools for arch is: / for the host's, else unpacked."""
+    if not arch.deb_arch:
+        return None
     if arch.deb_arch == "amd64":
         return "/"
     root = os.path.join(BUILD, "debs", arch.deb_arch)
@@ -280,7 +282,7 @@ def initramfs(arch, kimage, with_tools=True):
 
 def fetch_kexec_tools(arch):
     """Unpack Debian's kexec-tools for a foreign architecture (no install)."""
-    if _deb_root(arch):
+    if not arch.deb_arch or _deb_root(arch):
         return
     root = os.path.join(BUILD, "debs", arch.deb_arch)
     dl = os.path.join(BUILD, "debs", f"{arch.deb_arch}.dl")

@@ -1,10 +1,11 @@
 """Boot one VM and capture its serial console. The only module that knows QEMU."""
 
 import os
+import re
 import subprocess
 import time
 
-from .util import LabError
+from .util import BUILD, LabError, run
 
 # Every generation gets the same tracing: boot-time kprobe events (enabled
 # by kprobe_event= itself), printed to the console with tp_printk. They mark
@@ -23,22 +24,53 @@ TRACE = ("kprobe_event="
          "r:lab/lab_up,cpu_device_up,ret=$retval:s32;"
          "r:lab/lab_down,cpu_device_down,ret=$retval:s32;"
          "r:lab/lab_target,target_store,ret=$retval:s32;"
-         "r:lab/lab_smt,cpuhp_smt_disable,ret=$retval:s32 "
-         "tp_printk")
+         "r:lab/lab_smt,cpuhp_smt_disable,ret=$retval:s32")
 
 
 def cmdline(arch, extra):
+    # Arch-specific events (Arch.trace) go into the same kprobe_event=.
+    trace = TRACE + (";" + arch.trace if getattr(arch, "trace", "") else "") + " tp_printk"
     return " ".join(x for x in (f"console={arch.console}", arch.cmdline, "panic=-1",
-                                "oops=panic", TRACE, extra) if x)
+                                "oops=panic", trace, extra) if x)
 
 
-def boot(arch, image, initrd, smp, append, logfile, timeout, topology=""):
+def ram2m_dtb(arch, smp_arg):
+    """QEMU's own device tree for this machine, with RAM starting 2 MiB up.
+
+    riscv64 virt: OpenSBI 1.1 keeps 0x80000000-0x8007ffff from S-mode
+    without marking it no-map, so Linux counts it as RAM.
+    """
+    out = os.path.join(BUILD, "dtb", f"{arch.name}-smp{smp_arg.replace(',', '-')}.dtb")
+    if os.path.exists(out):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    args = list(arch.qemu_args)
+    i = args.index("-machine") + 1
+    args[i] += f",dumpdtb={out}.orig"
+    run([arch.qemu, *args, "-smp", smp_arg, "-nodefaults", "-display", "none"],
+        f"{arch.name}: dumping QEMU's device tree")
+    dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", f"{out}.orig"], check=True,
+                         capture_output=True, text=True).stdout
+    m = re.search(r"(memory@80000000 \{[^}]*reg = <)0x00 0x80000000 (0x[0-9a-f]+) (0x[0-9a-f]+)>", dts)
+    if not m:
+        raise LabError(f"{arch.name}: no memory node at 0x80000000 in QEMU's device tree")
+    size = (int(m.group(2), 16) << 32 | int(m.group(3), 16)) - 0x200000
+    dts = dts[:m.start()] + m.group(1) + f"0x00 0x80200000 {size >> 32:#x} {size & 0xffffffff:#x}>" + \
+        dts[m.end():]
+    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", out + ".tmp"], input=dts, check=True,
+                   text=True)
+    os.rename(out + ".tmp", out)
+    return out
+
+
+def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True):
     """Run QEMU until the guest ends it (-no-reboot) or timeout.
 
     Returns (console text, seconds, timed_out).
     """
     smp_arg = f"{smp},{topology}" if topology else str(smp)
-    cmd = [arch.qemu, *arch.qemu_args, "-smp", smp_arg, "-nodefaults", "-no-reboot",
+    dtb = ["-dtb", ram2m_dtb(arch, smp_arg)] if arch.dtb_fix == "ram2m" and dtb_fix else []
+    cmd = [arch.qemu, *arch.qemu_args, *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
            "-display", "none", "-monitor", "none", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
     start = time.monotonic()

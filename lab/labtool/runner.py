@@ -69,7 +69,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
                                       qemu.cmdline(arch, append), logfile, timeout_for(sc),
-                                      sc.topology)
+                                      sc.topology, dtb_fix=sc.dtb_fix)
     run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
     ok, evidence, *counters = sc.check(run, sc)
     return ok, evidence, (counters[0] if counters else {}), logfile, secs
@@ -154,7 +154,7 @@ def prepare(arch, opts):
     images = {}
     for k in kernel.KERNELS:
         d = kernel.build(opts.base, arch, k, tree=tree, kconfig=opts.kconfig, label=opts.label)
-        initrd, tools = kernel.initramfs(arch, os.path.join(d, "image"))
+        initrd, tools = kernel.initramfs(arch, os.path.join(d, arch.kexec_file or "image"))
         images[k] = {"image": os.path.join(d, "image"), "initrd": initrd, "tools": tools,
                      "config": os.path.join(d, "config")}
     return images

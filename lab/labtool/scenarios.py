@@ -45,6 +45,8 @@ class Scenario:
     topology: str = ""
     # Per-architecture expectations that differ from 'expect'.
     expect_by_arch: dict = field(default_factory=dict)
+    # Boot with the arch's device tree fix (Arch.dtb_fix), if it has one.
+    dtb_fix: bool = True
 
     def expected(self, arch, kernel):
         return self.expect_by_arch.get(arch, {}).get(kernel, self.expect[kernel])
@@ -229,6 +231,34 @@ def check_teardown_fails(run, sc):
     return True, lines[0]
 
 
+def _spie(g, name):
+    """Interrupts enabled at a lab_irq_* probe: sstatus.SPIE, or None."""
+    for e in g.events:
+        if e.name == name and "st" in e.args:
+            return bool(int(e.args["st"], 16) & 0x20)
+    return None
+
+
+def check_irqs(run, sc):
+    """riscv: the teardown runs with interrupts on, the jump with them off.
+
+    smp_shutdown_nonboot_cpus() sleeps; machine_kexec() must not be
+    interrupted. The kprobes fetch sstatus from their trap frame.
+    """
+    ok, evidence = check_kexec(run, sc)
+    if not ok:
+        return False, evidence
+    g = run.log.generations[0]
+    down, jump = _spie(g, "lab_irq_teardown"), _spie(g, "lab_irq_jump")
+    if down is None or jump is None:
+        return False, "no lab_irq_teardown/lab_irq_jump events (kprobes missing?)"
+    if not down:
+        return False, "smp_shutdown_nonboot_cpus() entered with interrupts disabled (SPIE=0)"
+    if jump:
+        return False, "machine_kexec() entered with interrupts enabled (SPIE=1)"
+    return True, "teardown entered with interrupts on (SPIE=1), machine_kexec() with them off (SPIE=0)"
+
+
 def teardown_scenarios(smp):
     """smp_shutdown_nonboot_cpus() meets a CPU that does not go offline.
 
@@ -236,7 +266,7 @@ def teardown_scenarios(smp):
     run them; on the others nothing in kexec asks the CPU to go offline.
     """
     last = smp - 1
-    hp = ("arm64",)
+    hp = ("arm64", "riscv64")
     refused = "Failed to offline CPU"
     return [
         Scenario("teardown-isolcpus", f"kexec with isolcpus=2-{last}: the last isolated CPU "
@@ -247,6 +277,15 @@ def teardown_scenarios(smp):
                  "CPU 0 is the last housekeeping CPU",
                  {"action": "kexec", "rcpu": "2"}, check_reboot_cpu, append=f"isolcpus=1-{last}",
                  fail_signature=refused, expect={"base": "fail", "patched": "pass"}, arches=hp),
+        Scenario("irqs-in-teardown", "interrupts on during the teardown, off at machine_kexec()",
+                 {"action": "kexec"}, check_irqs, fail_signature="interrupts",
+                 expect={"base": "fail", "patched": "pass"}, arches=("riscv64",)),
+        # OpenSBI 1.1 reserves 0x80000000-0x8007ffff without no-map; the
+        # other scenarios boot with a device tree that hides it.
+        Scenario("kexec-placement", "kexec_file_load() with the firmware's reserved memory "
+                 "visible as RAM (QEMU's own device tree)",
+                 {"action": "kexec"}, check_kexec, dtb_fix=False, fail_signature="Bye",
+                 expect={"base": "fail", "patched": "pass"}, arches=("riscv64",)),
         Scenario("teardown-fail", "kexec while CPU 2's sched:active teardown is made to fail "
                  "(cpu2/hotplug/fail)",
                  {"action": "kexec", "fail_cpu": "2", "fail_state": "sched:active"},
@@ -317,8 +356,10 @@ def all_scenarios(iterations=3, gens=3, smp=4):
         Scenario("kexec-tools-l", "Debian kexec-tools: kexec -l; kexec -e",
                  {"action": "kexec", "loader": "tools"}, check_kexec, needs_tools=True,
                  arches=("x86_64",)),
+        # riscv64: Debian has no riscv64 packages, so no kexec-tools.
         Scenario("kexec-tools-s", "Debian kexec-tools: kexec -s (kexec_file_load); kexec -e",
-                 {"action": "kexec", "loader": "tools-s"}, check_kexec, needs_tools=True),
+                 {"action": "kexec", "loader": "tools-s"}, check_kexec, needs_tools=True,
+                 arches=("x86_64", "arm64")),
         Scenario("selftest", "the series' kselftest: kexec/vmtest_hotplug.sh (one run)",
                  {}, check_selftest, selftest=True, expect={"base": "any", "patched": "pass"}),
     ] + teardown_scenarios(smp)

@@ -138,7 +138,7 @@ class ArchFilter(unittest.TestCase):
             seen["cmd"] = cmd
             return P()
         with tempfile.NamedTemporaryFile() as f, mock.patch.object(qemu.subprocess, "Popen", popen):
-            qemu.boot(SimpleNamespace(qemu="q", qemu_args=[]), "img", "rd", 4, "x", f.name, 5,
+            qemu.boot(SimpleNamespace(qemu="q", qemu_args=[], dtb_fix=""), "img", "rd", 4, "x", f.name, 5,
                       "sockets=1,cores=2,threads=2")
         self.assertEqual(seen["cmd"][seen["cmd"].index("-smp") + 1], "4,sockets=1,cores=2,threads=2")
 
