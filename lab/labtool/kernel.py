@@ -63,9 +63,15 @@ def prepare_tree(base):
     return tree
 
 
-def fragments(arch):
-    return [os.path.join(LAB, "config", "common.config"),
-            os.path.join(LAB, "config", f"{arch.name}.config")]
+def fragments(arch, base=None):
+    """common.config, <arch>.config, and base-<base>.config and
+    <arch>-<base>.config where they exist: options of one base only."""
+    d = os.path.join(LAB, "config")
+    frags = [os.path.join(d, "common.config"), os.path.join(d, f"{arch.name}.config")]
+    if base:
+        frags += [p for p in (os.path.join(d, f"base-{base}.config"),
+                              os.path.join(d, f"{arch.name}-{base}.config")) if os.path.exists(p)]
+    return frags
 
 
 def wanted_options(paths):
@@ -116,7 +122,7 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     tree = tree or tree_dir(base)
     label = label or base
     rev = "base" if kernel == "base" else "series"
-    frags = fragments(arch)
+    frags = fragments(arch, base)
     obj = os.path.join(BUILD, "obj", label, arch.name)
     out = os.path.join(BUILD, "images", label, arch.name, kernel)
     commit = git(tree, "rev-parse", rev)
