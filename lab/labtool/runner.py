@@ -170,6 +170,8 @@ def run_arch(arch, opts, selected):
     for sc in selected:
         if sc.arches and arch.name not in sc.arches:
             continue
+        if sc.bases and opts.base not in sc.bases:
+            continue
         if sc.needs_tools and not all(v["tools"] for v in images.values()):
             for k in images:
                 out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k), "skip",
