@@ -3,8 +3,11 @@
 #
 #   make              install what is missing, build base and patched
 #                     kernels, boot them in QEMU, print the comparison
-#   make check        what CI runs: static checks of the series, the lab's
-#                     unit tests, the lab on every CI architecture
+#   make check        what CI runs: static checks of both series, the
+#                     lab's unit tests, the lab on 6.12 (x86_64, arm64) and
+#                     on the 6.1 backport (arm64)
+#   make check-full   the same lab runs plus riscv64 (6.12 and 6.1) and
+#                     x86_64 on 6.1: more than CI's budget on 2 cores
 #   make bench        time the kexec shutdown path, base vs patched
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
@@ -22,16 +25,17 @@ SMP       ?= 4
 ITER      ?= 3
 GENS      ?= 3
 # CI-sized runs: the racy scenarios run fewer times.
-CHECK_ARCHES ?= x86_64 arm64
-CHECK_ITER   ?= 2
-CHECK_GENS   ?= 2
+CHECK_RUNS ?= 6.12:x86_64 6.12:arm64 6.1:arm64
+FULL_RUNS  ?= $(CHECK_RUNS) 6.12:riscv64 6.1:x86_64 6.1:riscv64
+CHECK_ITER ?= 2
+CHECK_GENS ?= 2
 
 # Debian's python3: its docutils and ply come from Debian packages.
 PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
 
-.PHONY: all lab deps check static test bench tree export apply validate clean help
+.PHONY: all lab deps check check-full static static-all test bench tree export apply validate clean help
 
 all: deps lab
 
@@ -45,12 +49,20 @@ lab:
 	$(LAB) run --arch $(ARCH) --base $(BASE) --scenarios "$(SCENARIOS)" \
 		--cmdline "$(CMDLINE)" --smp $(SMP) --iterations $(ITER) --gens $(GENS)
 
-check: deps static test
-	$(LAB) run --arch "$(CHECK_ARCHES)" --base $(BASE) --smp $(SMP) \
+check: deps static-all test
+	$(LAB) run --runs "$(CHECK_RUNS)" --smp $(SMP) \
+		--iterations $(CHECK_ITER) --gens $(CHECK_GENS)
+
+check-full: deps static-all test
+	$(LAB) run --runs "$(FULL_RUNS)" --smp $(SMP) \
 		--iterations $(CHECK_ITER) --gens $(CHECK_GENS)
 
 static:
 	$(PY) scripts/check_series.py --base $(BASE)
+
+static-all:
+	$(PY) scripts/check_series.py --base 6.12
+	$(PY) scripts/check_series.py --base 6.1
 
 test:
 	$(LAB) test

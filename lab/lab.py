@@ -23,20 +23,32 @@ def csv(s):
     return [x for x in (s or "").replace(" ", ",").split(",") if x]
 
 
-def cmd_run(a):
-    arches = [archmod.load(n) for n in csv(a.arch)]
-    bases = csv(a.base)
-    for b in bases:
+def pairs(a):
+    """(base, Arch) to run: --runs "6.12:x86_64 6.1:arm64", else bases x arches."""
+    if a.runs:
+        out = []
+        for r in csv(a.runs):
+            b, sep, n = r.partition(":")
+            if not sep:
+                raise LabError(f"--runs wants BASE:ARCH, got '{r}'")
+            out.append((b, n))
+    else:
+        out = [(b, n) for b in csv(a.base) for n in csv(a.arch)]
+    for b, _ in out:
         if b not in kernel.BASES:
             raise LabError(f"unknown base '{b}'; supported: {', '.join(kernel.BASES)}")
+    return [(b, archmod.load(n)) for b, n in out]
+
+
+def cmd_run(a):
+    todo = pairs(a)
     selected = scenarios.select(csv(a.scenarios), iterations=a.iterations, gens=a.gens, smp=a.smp)
     start = time.monotonic()
     results = []
-    for b in bases:
-        for ar in arches:
-            opts = argparse.Namespace(base=b, label=a.label or b, smp=a.smp, cmdline=a.cmdline,
-                                      tree=a.tree, kconfig=a.kconfig)
-            results += runner.run_arch(ar, opts, selected)
+    for b, ar in todo:
+        opts = argparse.Namespace(base=b, label=a.label or b, smp=a.smp, cmdline=a.cmdline,
+                                  tree=a.tree, kconfig=a.kconfig)
+        results += runner.run_arch(ar, opts, selected)
     runner.save(results, os.path.join(BUILD, "report", "results.json"))
     wall = f"wall time of this run: {fmt_secs(time.monotonic() - start)}"
     report.write(results, wall)
@@ -69,6 +81,8 @@ def main(argv=None):
     r = sub.add_parser("run", help="build base and patched kernels, run the scenarios")
     r.add_argument("--arch", default="x86_64")
     r.add_argument("--base", default="6.12")
+    r.add_argument("--runs", default="", help='BASE:ARCH pairs, e.g. "6.12:x86_64 6.1:arm64" '
+                   "(instead of --base x --arch)")
     r.add_argument("--scenarios", default="")
     r.add_argument("--cmdline", default="", help="extra kernel parameters for every guest")
     r.add_argument("--smp", type=int, default=4)

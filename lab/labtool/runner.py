@@ -92,7 +92,7 @@ def run_scenario(arch, images, sc, opts, logdir):
         active = []
         for k in images:
             st = state[k]
-            exp = sc.expected(arch.name, k)
+            exp = sc.expected(arch.name, k, opts.base)
             if exp == "fail" and st["expected_seen"]:
                 continue
             unmet = any(st["counters"].get(n, 0) < m for n, (m, _) in sc.require.items())
@@ -139,7 +139,7 @@ def run_scenario(arch, images, sc, opts, logdir):
                     st["other_fail"] = evidence
                 else:
                     evidence += f" ({name}={total} over {st['runs']} runs)"
-        results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k), res, evidence,
+        results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
                             st["runs"], failed, st["logs"], bool(st["other_fail"]))
     return results
 
@@ -174,7 +174,7 @@ def run_arch(arch, opts, selected):
             continue
         if sc.needs_tools and not all(v["tools"] for v in images.values()):
             for k in images:
-                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k), "skip",
+                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), "skip",
                                   "Debian kexec-tools not available for this architecture"))
             continue
         t = time.monotonic()
