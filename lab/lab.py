@@ -24,30 +24,37 @@ def csv(s):
 
 
 def pairs(a):
-    """(base, Arch) to run: --runs "6.12:x86_64 6.1:arm64", else bases x arches."""
+    """(base, Arch, scenario names) to run.
+
+    --runs "6.12:x86_64 6.1:arm64:teardown-fail+bad-sysfs": BASE:ARCH with
+    an optional list of scenarios for that pair (default --scenarios);
+    without --runs, every base of --base with every arch of --arch.
+    """
     if a.runs:
         out = []
         for r in csv(a.runs):
-            b, sep, n = r.partition(":")
-            if not sep:
-                raise LabError(f"--runs wants BASE:ARCH, got '{r}'")
-            out.append((b, n))
+            parts = r.split(":")
+            if len(parts) not in (2, 3):
+                raise LabError(f"--runs wants BASE:ARCH[:SCENARIO+...], got '{r}'")
+            out.append((parts[0], parts[1], parts[2].split("+") if len(parts) == 3 else None))
     else:
-        out = [(b, n) for b in csv(a.base) for n in csv(a.arch)]
-    for b, _ in out:
+        out = [(b, n, None) for b in csv(a.base) for n in csv(a.arch)]
+    for b, _, _ in out:
         if b not in kernel.BASES:
             raise LabError(f"unknown base '{b}'; supported: {', '.join(kernel.BASES)}")
-    return [(b, archmod.load(n)) for b, n in out]
+    return [(b, archmod.load(n), names) for b, n, names in out]
 
 
 def cmd_run(a):
     todo = pairs(a)
-    selected = scenarios.select(csv(a.scenarios), iterations=a.iterations, gens=a.gens, smp=a.smp)
+    kw = dict(iterations=a.iterations, gens=a.gens, smp=a.smp)
+    default = scenarios.select(csv(a.scenarios), **kw)
     start = time.monotonic()
     results = []
-    for b, ar in todo:
+    for b, ar, names in todo:
         opts = argparse.Namespace(base=b, label=a.label or b, smp=a.smp, cmdline=a.cmdline,
                                   tree=a.tree, kconfig=a.kconfig)
+        selected = scenarios.select(names, **kw) if names else default
         results += runner.run_arch(ar, opts, selected)
     runner.save(results, os.path.join(BUILD, "report", "results.json"))
     wall = f"wall time of this run: {fmt_secs(time.monotonic() - start)}"
@@ -81,8 +88,8 @@ def main(argv=None):
     r = sub.add_parser("run", help="build base and patched kernels, run the scenarios")
     r.add_argument("--arch", default="x86_64")
     r.add_argument("--base", default="6.12")
-    r.add_argument("--runs", default="", help='BASE:ARCH pairs, e.g. "6.12:x86_64 6.1:arm64" '
-                   "(instead of --base x --arch)")
+    r.add_argument("--runs", default="", help='BASE:ARCH[:SCENARIO+...], e.g. "6.12:x86_64 '
+                   '6.1:arm64:teardown-fail" (instead of --base x --arch)')
     r.add_argument("--scenarios", default="")
     r.add_argument("--cmdline", default="", help="extra kernel parameters for every guest")
     r.add_argument("--smp", type=int, default=4)
