@@ -6,8 +6,7 @@ import os
 from .util import LAB, ConfigError
 
 FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
-          "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix",
-          "trace")
+          "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix")
 
 
 class Arch:

@@ -28,10 +28,8 @@ TRACE = ("kprobe_event="
 
 
 def cmdline(arch, extra):
-    # Arch-specific events (Arch.trace) go into the same kprobe_event=.
-    trace = TRACE + (";" + arch.trace if getattr(arch, "trace", "") else "") + " tp_printk"
     return " ".join(x for x in (f"console={arch.console}", arch.cmdline, "panic=-1",
-                                "oops=panic", trace, extra) if x)
+                                "oops=panic", TRACE + " tp_printk", extra) if x)
 
 
 def ram2m_dtb(arch, smp_arg):

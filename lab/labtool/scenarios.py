@@ -237,34 +237,6 @@ def check_teardown_fails(run, sc):
     return True, lines[0]
 
 
-def _spie(g, name):
-    """Interrupts enabled at a lab_irq_* probe: sstatus.SPIE, or None."""
-    for e in g.events:
-        if e.name == name and "st" in e.args:
-            return bool(int(e.args["st"], 16) & 0x20)
-    return None
-
-
-def check_irqs(run, sc):
-    """riscv: the teardown runs with interrupts on, the jump with them off.
-
-    smp_shutdown_nonboot_cpus() sleeps; machine_kexec() must not be
-    interrupted. The kprobes fetch sstatus from their trap frame.
-    """
-    ok, evidence = check_kexec(run, sc)
-    if not ok:
-        return False, evidence
-    g = run.log.generations[0]
-    down, jump = _spie(g, "lab_irq_teardown"), _spie(g, "lab_irq_jump")
-    if down is None or jump is None:
-        return False, "no lab_irq_teardown/lab_irq_jump events (kprobes missing?)"
-    if not down:
-        return False, "smp_shutdown_nonboot_cpus() entered with interrupts disabled (SPIE=0)"
-    if jump:
-        return False, "machine_kexec() entered with interrupts enabled (SPIE=1)"
-    return True, "teardown entered with interrupts on (SPIE=1), machine_kexec() with them off (SPIE=0)"
-
-
 def teardown_scenarios(smp):
     """smp_shutdown_nonboot_cpus() meets a CPU that does not go offline.
 
@@ -286,9 +258,6 @@ def teardown_scenarios(smp):
                  "CPU 0 is the last housekeeping CPU",
                  {"action": "kexec", "rcpu": "2"}, check_reboot_cpu, append=f"isolcpus=1-{last}",
                  fail_signature=refused, expect={"base": "fail", "patched": "pass"}, arches=hp),
-        Scenario("irqs-in-teardown", "interrupts on during the teardown, off at machine_kexec()",
-                 {"action": "kexec"}, check_irqs, fail_signature="interrupts",
-                 expect={"base": "fail", "patched": "pass"}, arches=("riscv64",)),
         # OpenSBI 1.1 reserves 0x80000000-0x8007ffff without no-map; the
         # other scenarios boot with a device tree that hides it.
         Scenario("kexec-placement", "kexec_file_load() with the firmware's reserved memory "
@@ -327,10 +296,14 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  iterations=iterations, max_iterations=30, fail_signature="inside the window",
                  require={"refused": (1, "no hotplug attempt reached the window: the runs prove nothing")},
                  expect={"base": "fail", "patched": "pass"},
-                 # On arm64 and riscv64 the window ends where smp_shutdown_nonboot_cpus()
+                 # On arm64 the window ends where smp_shutdown_nonboot_cpus()
                  # takes cpu_add_remove_lock, a few instructions after it
                  # opens: measured, rarely hit, so not counted there.
-                 expect_by_arch={"arm64": {"base": "any"}, "riscv64": {"base": "any"}}),
+                 expect_by_arch={"arm64": {"base": "any"}},
+                 # riscv64: the lab's entry kprobes ("p:" events) print
+                 # nothing there, only return probes do, so an operation
+                 # inside the window could not be seen.
+                 arches=("x86_64", "arm64")),
         Scenario("smt-window", "SMT control toggled off/on during kexec from an RT task on reboot "
                  "CPU 0 (2 cores x 2 threads)",
                  {"action": "kexec", "smt_storm": "0"}, check_window,
