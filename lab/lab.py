@@ -62,6 +62,8 @@ def cmd_run(a):
     print(report.text_table(results))
     print(wall)
     print(f"report: {os.path.join(BUILD, 'report', 'report.md')}")
+    for line in report.mismatches(results):
+        print(line)
     print(report.closing_line(results))
     return 1 if report.counts(results)[1] else 0
 

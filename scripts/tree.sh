@@ -84,6 +84,23 @@ cmd_series() {
 	die "$1 is Linux $ver; there is a series for: $(bases | tr '\n' ' ' | sed 's/ $//')"
 }
 
+# Make the files in DIR one commit tagged 'base', by a fixed identity and date.
+import_base() {
+	git -C "$1" init -q -b base-import &&
+		git -C "$1" config user.name "$BASE_IDENT_NAME" &&
+		git -C "$1" config user.email "$BASE_IDENT_MAIL" &&
+		git -C "$1" add -A -f &&
+		GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
+			git -C "$1" commit -q -m "$2" &&
+		git -C "$1" tag base
+}
+
+# Commits made by git am take the identity of whoever runs it.
+am_identity() {
+	git -C "$1" config user.name "$(git config user.name || echo lab)"
+	git -C "$1" config user.email "$(git config user.email || echo lab@localhost)"
+}
+
 cmd_import() {
 	kernel=$1 dir=$2
 	series=$(cmd_series "$kernel")
@@ -93,16 +110,9 @@ cmd_import() {
 	tar -C "$kernel" --exclude=.git -cf - . | tar -C "$dir.tmp" -xf -
 	# Build output of the user's own builds is not source.
 	make -s -C "$dir.tmp" mrproper >/dev/null 2>&1 || true
-	git -C "$dir.tmp" init -q -b base-import
-	git -C "$dir.tmp" config user.name "$BASE_IDENT_NAME"
-	git -C "$dir.tmp" config user.email "$BASE_IDENT_MAIL"
-	git -C "$dir.tmp" add -A -f
-	GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
-		git -C "$dir.tmp" commit -q -m "$kernel as found" ||
+	import_base "$dir.tmp" "$kernel as found" ||
 		{ rm -rf "$dir.tmp"; die "cannot import $kernel"; }
-	git -C "$dir.tmp" tag base
-	git -C "$dir.tmp" config user.name "$(git config user.name || echo lab)"
-	git -C "$dir.tmp" config user.email "$(git config user.email || echo lab@localhost)"
+	am_identity "$dir.tmp"
 	git -C "$dir.tmp" checkout -q -b series
 	list=$(patches "$series")
 	# shellcheck disable=SC2086
@@ -126,17 +136,10 @@ cmd_tree() {
 		mv "$dir.tmp/linux-source-$base" "$dir"
 		rmdir "$dir.tmp"
 		say "importing the base into git (one-time, about a minute)"
-		git -C "$dir" init -q -b base-import
-		git -C "$dir" config user.name "$BASE_IDENT_NAME"
-		git -C "$dir" config user.email "$BASE_IDENT_MAIL"
-		git -C "$dir" add -A -f
-		GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
-			git -C "$dir" commit -q -m "Linux $(make -s -C "$dir" kernelversion) (Debian linux-source-$base)"
-		git -C "$dir" tag base
+		import_base "$dir" "Linux $(make -s -C "$dir" kernelversion) (Debian linux-source-$base)" ||
+			die "cannot import $tb into git in $dir"
 	fi
-	# Commits made by git am take the identity of whoever runs it.
-	git -C "$dir" config user.name "$(git config user.name || echo lab)"
-	git -C "$dir" config user.email "$(git config user.email || echo lab@localhost)"
+	am_identity "$dir"
 	git -C "$dir" am --abort >/dev/null 2>&1 || true
 	git -C "$dir" checkout -q -f -B series base
 	git -C "$dir" clean -q -fdx

@@ -71,6 +71,9 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     cmd = [arch.qemu, *arch.qemu_args, *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
            "-display", "none", "-monitor", "none", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
+    if os.environ.get("LAB_QEMU_DEBUG"):
+        # e.g. LAB_QEMU_DEBUG=cpu_reset: QEMU's own log next to the console log
+        cmd += ["-d", os.environ["LAB_QEMU_DEBUG"], "-D", logfile + ".qemu"]
     start = time.monotonic()
     try:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

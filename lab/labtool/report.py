@@ -22,6 +22,16 @@ def closing_line(results):
     return f"{p} passed, {f} failed" + (f", {s} skipped" if s else "")
 
 
+def mismatches(results):
+    """One line per cell that did not give its expected result.
+
+    Printed last, next to the closing line, so the tail of a CI log names
+    them; run N is logs/<arch>-<base>-<kernel>-<scenario>-<N-1>.log.
+    """
+    return [f"MISMATCH {r.arch} {r.base} {r.kernel} {r.scenario}: expected {r.expected}, "
+            f"got {r.result}: {r.evidence}" for r in results if r.verdict == "MISMATCH"]
+
+
 def groups(results):
     out = {}
     for r in results:
