@@ -71,9 +71,11 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     cmd = [arch.qemu, *arch.qemu_args, *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
            "-display", "none", "-monitor", "none", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
-    if os.environ.get("LAB_QEMU_DEBUG"):
-        # e.g. LAB_QEMU_DEBUG=cpu_reset: QEMU's own log next to the console log
-        cmd += ["-d", os.environ["LAB_QEMU_DEBUG"], "-D", logfile + ".qemu"]
+    # QEMU's own log next to the console log: on x86 its cpu_reset log
+    # says whether a VM that ended silently took a triple fault.
+    debug = os.environ.get("LAB_QEMU_DEBUG") or ("cpu_reset" if getattr(arch, "name", "") == "x86_64" else "")
+    if debug:
+        cmd += ["-d", debug, "-D", logfile + ".qemu"]
     start = time.monotonic()
     try:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -67,12 +67,42 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
         ok, evidence, counters, secs = run_selftest(arch, img, sc, opts, logfile)
         return ok, evidence, counters, logfile, secs
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
-    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
-                                      qemu.cmdline(arch, append), logfile, timeout_for(sc),
-                                      sc.topology, dtb_fix=sc.dtb_fix)
-    run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
-    ok, evidence, *counters = sc.check(run, sc)
-    return ok, evidence, (counters[0] if counters else {}), logfile, secs
+    repeated = []
+    while True:
+        text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
+                                          qemu.cmdline(arch, append), logfile, timeout_for(sc),
+                                          sc.topology, dtb_fix=sc.dtb_fix)
+        run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
+        ok, evidence, *counters = sc.check(run, sc)
+        last = None if timed_out or ok else run.log.silent_reset_without_bsp()
+        shows_it = sc.fail_signature and sc.fail_signature in evidence
+        if not last or shows_it or not triple_fault(logfile) or len(repeated) == MAX_REPEATS:
+            break
+        # Keep the log of the lost run; the evidence names it.
+        kept = f"{logfile[:-4]}-reset{len(repeated) + 1}.log"
+        os.replace(logfile, kept)
+        os.replace(logfile + ".qemu", kept + ".qemu")
+        repeated.append(os.path.basename(kept))
+        log(f"  {arch.name} {opts.label} {kname:7} {sc.name} run {i + 1}: x86 triple fault in a kexec'd "
+            f"kernel with the real BSP halted (last line: {last[:80]}); repeating the run")
+    if repeated:
+        evidence += f" [repeated after x86 reset: {', '.join(repeated)}]"
+    counters = dict(counters[0]) if counters else {}
+    counters["x86_resets"] = len(repeated)
+    return ok, evidence, counters, logfile, secs
+
+
+# A known, not understood x86 failure: see parser.Log.silent_reset_without_bsp().
+# It is repeated at most this many times per run, and every repeat is reported.
+MAX_REPEATS = 2
+
+
+def triple_fault(logfile):
+    try:
+        with open(logfile + ".qemu", errors="replace") as f:
+            return "Triple fault" in f.read()
+    except OSError:
+        return False
 
 
 def run_scenario(arch, images, sc, opts, logdir):
@@ -139,6 +169,9 @@ def run_scenario(arch, images, sc, opts, logdir):
                     st["other_fail"] = evidence
                 else:
                     evidence += f" ({name}={total} over {st['runs']} runs)"
+        resets = st["counters"].get("x86_resets", 0)
+        if resets:
+            evidence = f"{evidence} ({resets} run(s) repeated after an x86 reset, see README)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
                             st["runs"], failed, st["logs"], bool(st["other_fail"]))
     return results

@@ -302,16 +302,15 @@ def all_scenarios(iterations=3, gens=3, smp=4):
     return [
         Scenario("kexec-storm", "kexec chain under a hotplug storm on every CPU, reboot CPU 1 included",
                  {"action": "kexec", "storm": "all", "rcpu": "1", "storm_online_file": "1"}, check_kexec,
-                 gens=gens, iterations=iterations, expect={"base": "any", "patched": "pass"},
-                 # x86: a kernel kexec'd while the storm has CPUs parked
-                 # offline sometimes dies early in boot ("... tsc-early",
-                 # then a reset), on the base kernel as on the patched one;
-                 # not understood yet, so measured there, not counted.
-                 expect_by_arch={"x86_64": {"patched": "any"}}),
+                 # x86: a kexec'd kernel that left the real BSP halted
+                 # sometimes ends in a triple fault early in its boot, base
+                 # and patched alike; runner.run_one() repeats such a run
+                 # and the evidence says so.
+                 gens=gens, iterations=iterations, expect={"base": "any", "patched": "pass"}),
         Scenario("window", "hotplug operations between migrate_to_reboot_cpu() and the teardown "
                  "(storm on CPUs 2-N plus an RT prober on reboot CPU 1)",
                  {"action": "kexec", "storm": f"2-{last}", "rcpu": "1", "prober": "1"}, check_window,
-                 iterations=iterations, max_iterations=30, fail_signature="inside the window",
+                 iterations=iterations, max_iterations=60, fail_signature="inside the window",
                  require={"refused": (1, "no hotplug attempt reached the window: the runs prove nothing")},
                  expect={"base": "fail", "patched": "pass"},
                  # On arm64 the window ends where smp_shutdown_nonboot_cpus()
@@ -325,7 +324,7 @@ def all_scenarios(iterations=3, gens=3, smp=4):
         Scenario("smt-window", "SMT control toggled off/on during kexec from an RT task on reboot "
                  "CPU 0 (2 cores x 2 threads)",
                  {"action": "kexec", "smt_storm": "0"}, check_window,
-                 iterations=iterations, max_iterations=30, fail_signature="inside the window",
+                 iterations=iterations, max_iterations=60, fail_signature="inside the window",
                  require={"refused": (1, "no SMT control write reached the window: the runs prove nothing")},
                  expect={"base": "fail", "patched": "pass"}, arches=("x86_64",),
                  topology="sockets=1,cores=2,threads=2",

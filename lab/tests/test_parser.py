@@ -164,6 +164,18 @@ class Failures(unittest.TestCase):
         text = load("x86_64-bsp-disabled.log").replace("Disabling real BSP", "Disabling")
         self.assertIn("4 expected", scenarios._all_online(run_of(text)) or "")
 
+    def test_x86_silent_reset_with_the_bsp_halted(self):
+        # The recorded chain, cut where the kexec'd kernel ended silently.
+        text = load("x86_64-bsp-disabled.log")
+        cut = text[:text.index("Unpacking initramfs...", text.index("Disabling real BSP"))] + "Unpacking\n"
+        self.assertIn("Unpacking", parser.parse(cut).silent_reset_without_bsp())
+        self.assertIsNone(parser.parse(text).silent_reset_without_bsp())
+        # Not that failure: a panic, or a kernel entered on the BSP.
+        self.assertIsNone(parser.parse(cut + "[    1.6] Kernel panic - not syncing: x\n")
+                          .silent_reset_without_bsp())
+        self.assertIsNone(parser.parse(cut.replace("Disabling real BSP", "Disabling"))
+                          .silent_reset_without_bsp())
+
     def test_missing_cpu_in_new_kernel_fails(self):
         text = load("x86_64-base-offline-before-kexec.log").replace(
             "LAB: boot gen=1 cpu=0 online=0-3", "LAB: boot gen=1 cpu=0 online=0-2")

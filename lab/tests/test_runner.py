@@ -54,8 +54,8 @@ class Aggregate(unittest.TestCase):
     def test_base_that_never_shows_the_problem_is_a_mismatch(self):
         miss = (True, "0 hotplug operations", {"refused": 0})
         ok = (True, "0 hotplug operations", {"refused": 1})
-        res, seen = self.run_with(window(), {"base": [miss] * 30, "patched": [ok] * 3})
-        self.assertEqual(seen["base"], 30)
+        res, seen = self.run_with(window(), {"base": [miss] * window().max_iterations, "patched": [ok] * 3})
+        self.assertEqual(seen["base"], window().max_iterations)
         self.assertEqual(res["base"].verdict, "MISMATCH")
 
     def test_unrelated_failure_does_not_count_as_the_expected_one(self):
@@ -69,8 +69,8 @@ class Aggregate(unittest.TestCase):
     def test_patched_without_refusals_proves_nothing(self):
         hit = (False, "1 hotplug operation(s) inside the window, first: x")
         zero = (True, "0 hotplug operations", {"refused": 0})
-        res, seen = self.run_with(window(), {"base": [hit], "patched": [zero] * 30})
-        self.assertEqual(seen["patched"], 30)   # kept looking for the evidence
+        res, seen = self.run_with(window(), {"base": [hit], "patched": [zero] * window().max_iterations})
+        self.assertEqual(seen["patched"], window().max_iterations)   # kept looking for the evidence
         self.assertEqual(res["patched"].result, "fail")
         self.assertEqual(res["patched"].verdict, "MISMATCH")
         self.assertIn("prove nothing", res["patched"].evidence)
@@ -90,7 +90,7 @@ class Aggregate(unittest.TestCase):
         self.assertEqual(sc.expected("x86_64", "base"), "fail")
         self.assertEqual(sc.expected("arm64", "patched"), "pass")
         miss = (True, "0 hotplug operations", {"refused": 1})
-        run_one, seen = fake({"base": [miss] * 30, "patched": [miss] * 3})
+        run_one, seen = fake({"base": [miss] * window().max_iterations, "patched": [miss] * 3})
         with mock.patch.object(runner, "run_one", run_one), mock.patch.object(runner, "log"):
             res = runner.run_scenario(SimpleNamespace(name="arm64"), IMAGES, sc, OPTS, "/tmp")
         self.assertEqual(seen["base"], 3)          # no hunting for a failure there
@@ -145,6 +145,53 @@ class ArchFilter(unittest.TestCase):
             qemu.boot(SimpleNamespace(qemu="q", qemu_args=[], dtb_fix=""), "img", "rd", 4, "x", f.name, 5,
                       "sockets=1,cores=2,threads=2")
         self.assertEqual(seen["cmd"][seen["cmd"].index("-smp") + 1], "4,sockets=1,cores=2,threads=2")
+
+
+class Repeat(unittest.TestCase):
+    """The one known x86 failure is repeated, at most twice, and reported."""
+
+    def boots(self, texts, triple=True):
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+        with open(os.path.join(data, "x86_64-bsp-disabled.log")) as f:
+            good = f.read()
+        cut = good[:good.index("Unpacking initramfs...", good.index("Disabling real BSP"))]
+        calls = []
+
+        def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True):
+            text = {"good": good, "reset": cut}[texts[len(calls)]]
+            calls.append(logfile)
+            with open(logfile, "w") as f:
+                f.write(text)
+            with open(logfile + ".qemu", "w") as f:
+                f.write("Triple fault\n" if triple else "")
+            return text, 1.0, False
+        sc = next(s for s in scenarios.all_scenarios(iterations=1, gens=1) if s.name == "offline-before-kexec")
+        with tempfile.TemporaryDirectory() as d, mock.patch.object(runner.qemu, "boot", boot), \
+                mock.patch.object(runner, "log"):
+            arch = SimpleNamespace(name="x86_64", console="ttyS0", cmdline="")
+            out = runner.run_one(arch, {"patched": {"image": "i", "initrd": "r"}}, sc, "patched", 0,
+                                 OPTS, d)
+            names = sorted(os.listdir(d))
+        return out, calls, names
+
+    def test_a_reset_is_repeated_and_named(self):
+        (ok, ev, counters, _, _), calls, names = self.boots(["reset", "good"])
+        self.assertTrue(ok)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(counters["x86_resets"], 1)
+        self.assertIn("-reset1.log", ev)
+        self.assertIn("x86_64-6.12-patched-offline-before-kexec-0-reset1.log", names)
+
+    def test_three_resets_fail(self):
+        (ok, ev, counters, _, _), calls, _ = self.boots(["reset"] * 3)
+        self.assertFalse(ok)
+        self.assertEqual(len(calls), 3)
+        self.assertIn("generations booted", ev)
+
+    def test_no_triple_fault_no_repeat(self):
+        (ok, _, counters, _, _), calls, _ = self.boots(["reset", "good"], triple=False)
+        self.assertFalse(ok)
+        self.assertEqual(len(calls), 1)
 
 
 class Report(unittest.TestCase):
