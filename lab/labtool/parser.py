@@ -54,8 +54,9 @@ class Generation:
         hotplug operations (lab_up_start, lab_down_start) after migrate_to_reboot_cpu() returned and before the
         architecture's teardown or the jump into the new kernel, i.e.
         operations that got past cpu_hotplug_disabled inside the window;
-        'refused' are sysfs attempts that returned -EBUSY after
-        migrate_to_reboot_cpu(); 'end' names what closed the window.
+        'refused' are sysfs attempts that returned -EBUSY inside that same
+        window (after the teardown every kernel refuses: it proves
+        nothing); 'end' names what closed the window.
         """
         start = None
         for i, e in enumerate(self.events):
@@ -70,8 +71,7 @@ class Generation:
                 break
             if e.name in ("lab_up_start", "lab_down_start"):
                 ops.append(e)
-        for e in self.events[start + 1:]:
-            if e.name in ("lab_up", "lab_down", "lab_target", "lab_smt") and e.args.get("ret") == "-16":
+            elif e.name in ("lab_up", "lab_down", "lab_target", "lab_smt") and e.args.get("ret") == "-16":
                 refused.append(e)
         return ops, refused, end
 

@@ -111,6 +111,20 @@ class Window(unittest.TestCase):
         self.assertEqual(counters, {"refused": 0})
         self.assertIn("refused", scenario("window").require)
 
+    def test_only_refusals_inside_the_window_count(self):
+        # After the teardown every kernel refuses (cpu_hotplug_disabled++
+        # at its end), so a refusal there shows nothing.
+        refused = "[    2.5%s] lab_target: (dev_attr_store+0x14/0x24 <- target_store) ret=-16\n"
+        lines = load("arm64-base-window-miss.log").splitlines(keepends=True)
+        mig = next(i for i, l in enumerate(lines) if "lab_mig:" in l)
+        down = next(i for i, l in enumerate(lines) if "lab_teardown:" in l)
+        after = lines[:down + 1] + [refused % "13400"] + lines[down + 1:]
+        ok, ev, counters = scenarios.check_window(run_of("".join(after)), scenario("window"))
+        self.assertEqual(counters, {"refused": 0})
+        inside = after[:mig + 1] + [refused % "11000"] + after[mig + 1:]
+        ok, ev, counters = scenarios.check_window(run_of("".join(inside)), scenario("window"))
+        self.assertEqual(counters, {"refused": 1})
+
     def test_no_trace_is_a_failure(self):
         text = "\n".join(l for l in load("arm64-base-window-miss.log").splitlines() if "lab_" not in l)
         ok, ev, _ = scenarios.check_window(run_of(text), scenario("window"))
