@@ -321,6 +321,11 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  # riscv64: the lab's entry kprobes ("p:" events) print
                  # nothing there, only return probes do, so an operation
                  # inside the window could not be seen.
+                 # arm: not run. In 3 base and 3 patched runs no attempt
+                 # landed between migrate_to_reboot_cpu() and the teardown;
+                 # every refusal counted came after it, where the base
+                 # kernel refuses too (cpu_hotplug_disabled++ at the end of
+                 # smp_shutdown_nonboot_cpus()), so a pass would prove nothing.
                  arches=("x86_64", "arm64")),
         Scenario("smt-window", "SMT control toggled off/on during kexec from an RT task on reboot "
                  "CPU 0 (2 cores x 2 threads)",

@@ -208,5 +208,5 @@ class ArmDefaults(unittest.TestCase):
         for n in ("teardown-isolcpus", "teardown-housekeeping", "teardown-fail"):
             self.assertIn(n, names)
         for s in scenarios.all_scenarios():
-            if s.name in ("kexec-tools-s", "selftest", "smt-window", "kexec-placement"):
+            if s.name in ("window", "kexec-tools-s", "selftest", "smt-window", "kexec-placement"):
                 self.assertNotIn("arm", s.arches)
