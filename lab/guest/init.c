@@ -506,6 +506,11 @@ static void load_kexec(const char *loader, long gen)
 		if (loader[5])
 			argv[n++] = "-s";
 		argv[n++] = "/kernel";
+#ifdef __arm__
+		/* kexec -l on arm: the running kernel's device tree. */
+		if (!loader[5])
+			argv[n++] = "--dtb=/sys/firmware/fdt";
+#endif
 		argv[n++] = "--initrd=" NEXT_INITRD;
 		argv[n++] = arg;
 		argv[n] = NULL;

@@ -209,7 +209,7 @@ def kexec_tools(arch):
         return None
     dirs = []
     for d in ("lib", "usr/lib"):
-        dirs += glob.glob(os.path.join(root, d, "*-linux-gnu"))
+        dirs += glob.glob(os.path.join(root, d, "*-linux-gnu*"))
     dirs += arch.lib_dirs
     files = {"/sbin/kexec": kexec}
     todo = [kexec]

@@ -27,9 +27,17 @@ TRACE = ("kprobe_event="
          "r:lab/lab_smt,cpuhp_smt_disable,ret=$retval:s32")
 
 
+def trace(arch):
+    """TRACE for arch: where $arg1 cannot be fetched (arm), its register."""
+    return TRACE.replace("$arg1", arch.kprobe_arg1) if arch.kprobe_arg1 else TRACE
+
+
 def cmdline(arch, extra):
+    # The arch's default kexec loader (arm: no kexec_file_load()), unless
+    # the scenario names one.
+    loader = f"lab.loader={arch.loader}" if arch.loader and "lab.loader=" not in extra else ""
     return " ".join(x for x in (f"console={arch.console}", arch.cmdline, "panic=-1",
-                                "oops=panic", TRACE + " tp_printk", extra) if x)
+                                "oops=panic", trace(arch) + " tp_printk", extra, loader) if x)
 
 
 def ram2m_dtb(arch, smp_arg):

@@ -258,7 +258,7 @@ def teardown_scenarios(smp):
     run them; on the others nothing in kexec asks the CPU to go offline.
     """
     last = smp - 1
-    hp = ("arm64", "riscv64")
+    hp = ("arm", "arm64", "riscv64")
     refused = "Failed to offline CPU"
     return [
         Scenario("teardown-isolcpus", f"kexec with isolcpus=2-{last}: the last isolated CPU "
@@ -320,6 +320,11 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  # riscv64: the lab's entry kprobes ("p:" events) print
                  # nothing there, only return probes do, so an operation
                  # inside the window could not be seen.
+                 # arm: not run. In 3 base and 3 patched runs no attempt
+                 # landed between migrate_to_reboot_cpu() and the teardown;
+                 # every refusal counted came after it, where the base
+                 # kernel refuses too (cpu_hotplug_disabled++ at the end of
+                 # smp_shutdown_nonboot_cpus()), so a pass would prove nothing.
                  arches=("x86_64", "arm64")),
         Scenario("smt-window", "SMT control toggled off/on during kexec from an RT task on reboot "
                  "CPU 0 (2 cores x 2 threads)",
@@ -356,13 +361,17 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "kexec"}, check_bad_reboot_s, append="reboot=s99"),
         # arm64: kexec -l needs /proc/kcore and the FDT in sysfs, which the
         # lab kernel lacks ("setup_2nd_dtb failed"); kexec -s works there.
+        # arm: every kexec there goes through kexec -l (no kexec_file_load),
+        # this one names the loader itself.
         Scenario("kexec-tools-l", "Debian kexec-tools: kexec -l; kexec -e",
                  {"action": "kexec", "loader": "tools"}, check_kexec, needs_tools=True,
-                 arches=("x86_64",)),
+                 arches=("x86_64", "arm")),
         # riscv64: Debian has no riscv64 packages, so no kexec-tools.
+        # arm: no kexec_file_load() in the kernel.
         Scenario("kexec-tools-s", "Debian kexec-tools: kexec -s (kexec_file_load); kexec -e",
                  {"action": "kexec", "loader": "tools-s"}, check_kexec, needs_tools=True,
                  arches=("x86_64", "arm64")),
+        # arm: not run; vmtest_hotplug.sh boots x86_64 and arm64 only.
         Scenario("selftest", "the series' kselftest: kexec/vmtest_hotplug.sh (one run)",
                  {}, check_selftest, selftest=True, expect={"base": "any", "patched": "pass"},
                  arches=("x86_64", "arm64")),

@@ -225,3 +225,35 @@ class Report(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ArmDefaults(unittest.TestCase):
+    """arm: kexec_load() through kexec-tools, kprobe arguments from r0."""
+
+    def test_arm_conf_loads(self):
+        from labtool import arch
+        a = arch.load("arm")
+        self.assertEqual((a.karch, a.loader, a.kprobe_arg1), ("arm", "tools", "%r0"))
+
+    def test_arch_loader_is_the_default_not_an_override(self):
+        from labtool import arch, qemu
+        a = arch.load("arm")
+        line = qemu.cmdline(a, "lab.action=kexec lab.gens=1")
+        self.assertIn("lab.loader=tools", line.split())
+        self.assertNotIn("$arg1", line)
+        self.assertIn("lab_up_start,smpboot_create_threads,cpu=%r0:u32", line)
+        line = qemu.cmdline(a, "lab.action=kexec lab.loader=tools-s")
+        self.assertEqual([w for w in line.split() if w.startswith("lab.loader=")],
+                         ["lab.loader=tools-s"])
+        x86 = arch.load("x86_64")
+        line = qemu.cmdline(x86, "lab.action=kexec")
+        self.assertNotIn("lab.loader=", line)
+        self.assertIn("cpu=$arg1:u32", line)
+
+    def test_teardown_scenarios_run_on_arm(self):
+        names = [s.name for s in scenarios.all_scenarios() if s.arches and "arm" in s.arches]
+        for n in ("teardown-isolcpus", "teardown-housekeeping", "teardown-fail"):
+            self.assertIn(n, names)
+        for s in scenarios.all_scenarios():
+            if s.name in ("window", "kexec-tools-s", "selftest", "smt-window", "kexec-placement"):
+                self.assertNotIn("arm", s.arches)
