@@ -168,7 +168,7 @@ class Repeat(unittest.TestCase):
         sc = next(s for s in scenarios.all_scenarios(iterations=1, gens=1) if s.name == "offline-before-kexec")
         with tempfile.TemporaryDirectory() as d, mock.patch.object(runner.qemu, "boot", boot), \
                 mock.patch.object(runner, "log"):
-            arch = SimpleNamespace(name="x86_64", console="ttyS0", cmdline="")
+            arch = SimpleNamespace(name="x86_64", console="ttyS0", cmdline="", loader="", kprobe_arg1="")
             out = runner.run_one(arch, {"patched": {"image": "i", "initrd": "r"}}, sc, "patched", 0,
                                  OPTS, d)
             names = sorted(os.listdir(d))
