@@ -8,17 +8,21 @@ libssl-dev ccache cpio xz-utils kmod binutils perl python3 python3-docutils pyth
 qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu
 gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck
-qemu-system-misc libc6-dev-riscv64-cross device-tree-compiler"
+qemu-system-misc libc6-dev-riscv64-cross device-tree-compiler
+qemu-system-ppc libc6-dev-ppc64el-cross"
 
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-# Debian's arm64 kexec-tools is unpacked for the arm64 guests (not installed).
-arm64=1
-dpkg --print-foreign-architectures | grep -qx arm64 || arm64=0
+# Debian's arm64 and ppc64el kexec-tools are unpacked for those guests (not
+# installed): apt needs the foreign architectures' package lists.
+foreign=""
+for a in arm64 ppc64el; do
+	dpkg --print-foreign-architectures | grep -qx $a || foreign="$foreign $a"
+done
 
-if [ -z "$missing" ] && [ $arm64 = 1 ]; then
+if [ -z "$missing" ] && [ -z "$foreign" ]; then
 	echo "deps: all installed"
 	exit 0
 fi
@@ -26,7 +30,7 @@ if [ "$(id -u)" != 0 ]; then
 	echo "deps: error: missing packages:$missing; run 'make deps' as root" >&2
 	exit 1
 fi
-[ $arm64 = 1 ] || dpkg --add-architecture arm64
+for a in $foreign; do dpkg --add-architecture "$a"; done
 # The archive sometimes answers a foreign-architecture index with a size
 # mismatch; a second try gets it.
 for i in 1 2 3; do

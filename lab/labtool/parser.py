@@ -140,10 +140,13 @@ def parse(text):
     banners = set()
     for line in logical_lines(text):
         # Every kernel prints "Linux version"; arm64 prints "Booting Linux
-        # on physical CPU" before it. The second of either kind starts the
-        # next generation. (The printk clock is no marker: x86 goes back to
-        # 0.000000 within one boot.)
-        kind = ("booting" if "Booting Linux on physical CPU" in line else
+        # on physical CPU" before it, and a powerpc kernel started by Open
+        # Firmware (not by kexec) "Preparing to boot Linux version" from
+        # prom_init. The second of either kind starts the next generation.
+        # (The printk clock is no marker: x86 goes back to 0.000000 within
+        # one boot.)
+        kind = ("booting" if "Booting Linux on physical CPU" in line
+                or "Preparing to boot Linux version" in line else
                 "version" if re.search(r"\bLinux version \d", line) else None)
         if kind:
             if kind in banners:
