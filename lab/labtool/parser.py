@@ -64,10 +64,22 @@ class Generation:
         if start is None:
             return None
         ops, refused, end = [], [], "log end"
+        jumped = False
         for e in self.events[start + 1:]:
+            if jumped:
+                # powerpc wakes offline CPUs inside machine_kexec()
+                # (wake_offline_cpus(), lab_up_start events of its own);
+                # no kexec path takes a CPU down after the jump event, so
+                # a teardown there is another task's, inside the window.
+                if e.name == "lab_down_start":
+                    ops.append(e)
+                continue
             if e.name in ("lab_teardown", "lab_jump"):
                 end = e.name
-                break
+                if e.name == "lab_teardown":
+                    break
+                jumped = True
+                continue
             if e.name in ("lab_up_start", "lab_down_start"):
                 ops.append(e)
         for e in self.events[start + 1:]:

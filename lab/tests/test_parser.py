@@ -292,6 +292,17 @@ class Ppc64le(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn("Processor 2 is stuck", ev)
 
+    def test_teardown_after_machine_kexec_is_inside_the_window(self):
+        # Recorded on base: the storm took CPU 2 down after lab_jump, then
+        # wake_offline_cpus() hit WARN_ON(add_cpu()).
+        g = parser.parse(load("ppc64le-base-window-after-jump.log")).generations[0]
+        ops, refused, end = g.window()
+        self.assertEqual(end, "lab_jump")
+        self.assertEqual([(e.name, e.args.get("cpu")) for e in ops], [("lab_down_start", "2")])
+        # wake_offline_cpus()' own bring-ups are not counted.
+        g = parser.parse(load(self.LOG)).generations[0]
+        self.assertEqual(g.window()[0], [])
+
     def test_hardware_ids_come_from_the_guest(self):
         log = parser.parse(load(self.LOG))
         # The kexec'd kernel numbers the CPUs in the reverse order.
