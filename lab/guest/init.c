@@ -361,14 +361,26 @@ static void inject_fail(int cpu, const char *name)
 }
 
 /*
- * Hardware id of logical CPU 0, the CPU this kernel was entered on: the APIC
- * id on x86. Other architectures print it in the kernel log.
+ * Hardware id of the CPU this kernel was entered on: the APIC id on x86,
+ * the hart id on riscv (both logical CPU 0's). arm64 prints it in the
+ * kernel log. On powerpc the boot CPU need not be logical CPU 0: the id is
+ * boot_cpuid_phys in the header of the FDT the kernel booted with.
  */
 static const char *boot_hwid(void)
 {
 	static char buf[8192], id[16] = "-";
 	char *p;
+#ifdef __powerpc64__
+	unsigned char hdr[32];
+	int fd = open("/sys/firmware/fdt", O_RDONLY);
 
+	if (fd >= 0 && read(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr))
+		snprintf(id, sizeof(id), "%u", (unsigned int)hdr[28] << 24 |
+			 hdr[29] << 16 | hdr[30] << 8 | hdr[31]);
+	if (fd >= 0)
+		close(fd);
+	return id;
+#endif
 	if (read_file("/proc/cpuinfo", buf, sizeof(buf)))
 		return id;
 	/* x86: "apicid"; riscv: "hart", the first one is CPU 0's */
@@ -376,6 +388,27 @@ static const char *boot_hwid(void)
 	    (p = strchr(p, ':')))
 		snprintf(id, sizeof(id), "%ld", strtol(p + 1, NULL, 10));
 	return id;
+}
+
+/*
+ * Hardware ids of the logical CPUs, "0,8,16,24", where the kernel shows
+ * them (powerpc: cpuN/physical_id); "-" elsewhere.
+ */
+static const char *hw_ids(void)
+{
+	static char out[512];
+	char path[64], id[16];
+	size_t n = 0;
+	int cpu;
+
+	out[0] = 0;
+	for (cpu = 0; cpu < MAX_CPUS; cpu++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/physical_id", cpu);
+		if (read_file(path, id, sizeof(id)))
+			break;
+		n += snprintf(out + n, sizeof(out) - n, "%s%s", cpu ? "," : "", id);
+	}
+	return n ? out : "-";
 }
 
 static void report_boot(long gen)
@@ -387,8 +420,8 @@ static void report_boot(long gen)
 	if (read_file("/sys/devices/system/cpu/possible", possible, sizeof(possible)))
 		strcpy(possible, "?");
 	read_file("/sys/kernel/reboot/cpu", rcpu, sizeof(rcpu));
-	say("boot gen=%ld cpu=%d online=%s possible=%s reboot_cpu=%s hwid=%s",
-	    gen, sched_getcpu(), online, possible, rcpu, boot_hwid());
+	say("boot gen=%ld cpu=%d online=%s possible=%s reboot_cpu=%s hwid=%s hwids=%s",
+	    gen, sched_getcpu(), online, possible, rcpu, boot_hwid(), hw_ids());
 }
 
 /* The command line for the next generation: ours with lab.gen bumped. */

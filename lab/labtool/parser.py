@@ -65,10 +65,22 @@ class Generation:
         if start is None:
             return None
         ops, refused, end = [], [], "log end"
+        jumped = False
         for e in self.events[start + 1:]:
+            if jumped:
+                # powerpc wakes offline CPUs inside machine_kexec()
+                # (wake_offline_cpus(), lab_up_start events of its own);
+                # no kexec path takes a CPU down after the jump event, so
+                # a teardown there is another task's, inside the window.
+                if e.name == "lab_down_start":
+                    ops.append(e)
+                continue
             if e.name in ("lab_teardown", "lab_jump"):
                 end = e.name
-                break
+                if e.name == "lab_teardown":
+                    break
+                jumped = True
+                continue
             if e.name in ("lab_up_start", "lab_down_start"):
                 ops.append(e)
             elif e.name in ("lab_up", "lab_down", "lab_target", "lab_smt") and e.args.get("ret") == "-16":
@@ -154,10 +166,13 @@ def parse(text):
     banners = set()
     for line in logical_lines(text):
         # Every kernel prints "Linux version"; arm64 prints "Booting Linux
-        # on physical CPU" before it. The second of either kind starts the
-        # next generation. (The printk clock is no marker: x86 goes back to
-        # 0.000000 within one boot.)
-        kind = ("booting" if "Booting Linux on physical CPU" in line else
+        # on physical CPU" before it, and a powerpc kernel started by Open
+        # Firmware (not by kexec) "Preparing to boot Linux version" from
+        # prom_init. The second of either kind starts the next generation.
+        # (The printk clock is no marker: x86 goes back to 0.000000 within
+        # one boot.)
+        kind = ("booting" if "Booting Linux on physical CPU" in line
+                or "Preparing to boot Linux version" in line else
                 "version" if re.search(r"\bLinux version \d", line) else None)
         if kind:
             if kind in banners:

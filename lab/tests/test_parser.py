@@ -295,5 +295,48 @@ class TeardownFailure(unittest.TestCase):
         self.assertIn("timeout", ev)
 
 
+class Ppc64le(unittest.TestCase):
+    """Recorded on ppc64le pseries (SLOF, TCG), patched kernel: CPUs 2-3
+    offline before kexec, woken by wake_offline_cpus()."""
+
+    LOG = "ppc64le-patched-offline-before-kexec.log"
+
+    def test_prom_init_banner_is_not_a_generation(self):
+        # prom_init prints "Preparing to boot Linux version ..." before the
+        # kernel's own "Linux version" banner; a kexec'd kernel does not.
+        log = parser.parse(load(self.LOG))
+        self.assertEqual([g.boot["gen"] for g in log.generations], ["0", "1"])
+
+    def test_offline_before_kexec_passes(self):
+        ok, ev = scenarios.check_kexec(run_of(load(self.LOG)), scenario("offline-before-kexec"))
+        self.assertTrue(ok, ev)
+        self.assertIn("2 kernels booted with 4/4", ev)
+
+    def test_stuck_processor_fails(self):
+        text = load(self.LOG).replace("LAB: done gen=1", "[    1.5] Processor 2 is stuck.\nLAB: done gen=1")
+        ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+        self.assertFalse(ok)
+        self.assertIn("Processor 2 is stuck", ev)
+
+    def test_teardown_after_machine_kexec_is_inside_the_window(self):
+        # Recorded on base: the storm took CPU 2 down after lab_jump, then
+        # wake_offline_cpus() hit WARN_ON(add_cpu()).
+        g = parser.parse(load("ppc64le-base-window-after-jump.log")).generations[0]
+        ops, refused, end = g.window()
+        self.assertEqual(end, "lab_jump")
+        self.assertEqual([(e.name, e.args.get("cpu")) for e in ops], [("lab_down_start", "2")])
+        # wake_offline_cpus()' own bring-ups are not counted.
+        g = parser.parse(load(self.LOG)).generations[0]
+        self.assertEqual(g.window()[0], [])
+
+    def test_hardware_ids_come_from_the_guest(self):
+        log = parser.parse(load(self.LOG))
+        # The kexec'd kernel numbers the CPUs in the reverse order.
+        self.assertEqual(log.generations[1].boot["hwids"], "3,2,1,0")
+        g = parser.Generation(0, boot={"online": "0-3", "hwids": "0,8,16,24"})
+        self.assertEqual(scenarios.hw_id(g, 2, 4), 16)
+        self.assertEqual(scenarios.hw_id(g, 0, 4), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
