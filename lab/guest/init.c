@@ -368,8 +368,7 @@ static void inject_fail(int cpu, const char *name)
  */
 static const char *boot_hwid(void)
 {
-	static char buf[8192], id[16] = "-";
-	char *p;
+	static char id[16] = "-";
 #ifdef __powerpc64__
 	unsigned char hdr[32];
 	int fd = open("/sys/firmware/fdt", O_RDONLY);
@@ -379,14 +378,17 @@ static const char *boot_hwid(void)
 			 hdr[29] << 16 | hdr[30] << 8 | hdr[31]);
 	if (fd >= 0)
 		close(fd);
-	return id;
-#endif
+#else
+	static char buf[8192];
+	char *p;
+
 	if (read_file("/proc/cpuinfo", buf, sizeof(buf)))
 		return id;
 	/* x86: "apicid"; riscv: "hart", the first one is CPU 0's */
 	if (((p = strstr(buf, "\napicid")) || (p = strstr(buf, "\nhart\t"))) &&
 	    (p = strchr(p, ':')))
 		snprintf(id, sizeof(id), "%ld", strtol(p + 1, NULL, 10));
+#endif
 	return id;
 }
 

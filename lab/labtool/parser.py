@@ -65,26 +65,23 @@ class Generation:
         if start is None:
             return None
         ops, refused, end = [], [], "log end"
-        jumped = False
-        for e in self.events[start + 1:]:
-            if jumped:
-                # powerpc wakes offline CPUs inside machine_kexec()
-                # (wake_offline_cpus(), lab_up_start events of its own);
-                # no kexec path takes a CPU down after the jump event, so
-                # a teardown there is another task's, inside the window.
-                if e.name == "lab_down_start":
-                    ops.append(e)
-                continue
+        rest = self.events[start + 1:]
+        for i, e in enumerate(rest):
             if e.name in ("lab_teardown", "lab_jump"):
-                end = e.name
-                if e.name == "lab_teardown":
-                    break
-                jumped = True
-                continue
+                end, rest = e.name, rest[i + 1:]
+                break
             if e.name in ("lab_up_start", "lab_down_start"):
                 ops.append(e)
             elif e.name in ("lab_up", "lab_down", "lab_target", "lab_smt") and e.args.get("ret") == "-16":
                 refused.append(e)
+        else:
+            rest = []
+        if end == "lab_jump":
+            # powerpc wakes offline CPUs inside machine_kexec()
+            # (wake_offline_cpus(), lab_up_start events of its own); no
+            # kexec path takes a CPU down after the jump, so a teardown
+            # there is another task's, inside the window.
+            ops += [e for e in rest if e.name == "lab_down_start"]
         return ops, refused, end
 
     def timestamp(self, name):

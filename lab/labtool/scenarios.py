@@ -180,13 +180,14 @@ def check_reboot_cpu(run, sc):
         return False, evidence
     g0, g1 = run.log.generations[0], run.log.generations[1]
     rcpu = int(sc.params.get("rcpu", sc.params.get("expect_rcpu", 0)))
-    want = hw_id(g0, chosen_cpu(g0, rcpu), run.smp)
+    cpu = chosen_cpu(g0, rcpu)
+    want = hw_id(g0, cpu, run.smp)
     if g1.hwid is None:
         return False, "the new kernel did not report its boot CPU"
     if g1.hwid != str(want):
-        return False, (f"migrate_to_reboot_cpu() chose CPU {want} (reboot_cpu={rcpu}) "
-                       f"but the new kernel was entered on CPU {g1.hwid}")
-    return True, f"reboot_cpu={rcpu}, chosen CPU {want}, new kernel entered on CPU {g1.hwid}"
+        return False, (f"migrate_to_reboot_cpu() chose CPU {cpu} (hw id {want}, reboot_cpu={rcpu}) "
+                       f"but the new kernel was entered on hw id {g1.hwid}")
+    return True, f"reboot_cpu={rcpu}, chosen CPU {cpu} (hw id {want}), new kernel entered on hw id {g1.hwid}"
 
 
 def _ended_with(message):

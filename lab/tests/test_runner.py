@@ -11,6 +11,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from labtool import report, runner, scenarios  # noqa: E402
+from recorded import x86_silent_reset  # noqa: E402
 
 ARCH = SimpleNamespace(name="x86_64")
 OPTS = SimpleNamespace(label="6.12", base="6.12", smp=4, cmdline="")
@@ -151,10 +152,7 @@ class Repeat(unittest.TestCase):
     """The one known x86 failure is repeated, at most twice, and reported."""
 
     def boots(self, texts, triple=True):
-        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-        with open(os.path.join(data, "x86_64-bsp-disabled.log")) as f:
-            good = f.read()
-        cut = good[:good.index("Unpacking initramfs...", good.index("Disabling real BSP"))]
+        good, cut = x86_silent_reset()
         calls = []
 
         def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True):
