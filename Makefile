@@ -30,7 +30,8 @@ GENS      ?= 3
 # RCU-tasks wait API self tests", before SMP bring-up), 1 of about 30
 # second boots; the old kernel had done its part. Not understood yet, so
 # the full 6.1 matrix is make check-full.
-CHECK_RUNS ?= 6.12:x86_64 6.12:arm64 6.1:arm64:teardown-fail+bad-sysfs
+CHECK_RUNS ?= 6.12:x86_64 6.12:arm64 6.12:riscv64:kexec-storm+teardown-fail+teardown-isolcpus \
+              6.1:arm64:teardown-fail+bad-sysfs
 FULL_RUNS  ?= 6.12:x86_64 6.12:arm64 6.12:riscv64 6.12:arm 6.1:x86_64 6.1:arm64 6.1:riscv64
 CHECK_ITER ?= 2
 CHECK_GENS ?= 2
