@@ -525,8 +525,13 @@ static void load_kexec(const char *loader, long gen)
 		ifd = open(NEXT_INITRD, O_RDONLY);
 		if (kfd < 0 || ifd < 0)
 			fail("open kernel/initrd: %s", strerror(errno));
+#ifdef SYS_kexec_file_load
 		if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(next) + 1, next, 0UL))
 			fail("kexec_file_load: %s", strerror(errno));
+#else
+		/* mips: no kexec_file_load() syscall at all (loader = tools). */
+		fail("kexec_file_load: no such syscall on this architecture");
+#endif
 		close(kfd);
 		close(ifd);
 	} else if (!strcmp(loader, "tools") || !strcmp(loader, "tools-s")) {
