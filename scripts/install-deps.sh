@@ -9,16 +9,17 @@ qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu
 gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck
 qemu-system-misc libc6-dev-riscv64-cross device-tree-compiler
-qemu-system-ppc libc6-dev-ppc64el-cross"
+qemu-system-ppc libc6-dev-ppc64el-cross
+qemu-system-mips libc6-dev-mips64el-cross"
 
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-# Debian's arm64, armhf and ppc64el kexec-tools are unpacked for those
+# Debian's arm64, armhf, ppc64el and mips64el kexec-tools are unpacked for those
 # guests (not installed): apt needs the foreign architectures' package lists.
 foreign=""
-for a in arm64 armhf ppc64el; do
+for a in arm64 armhf ppc64el mips64el; do
 	dpkg --print-foreign-architectures | grep -qx $a || foreign="$foreign $a"
 done
 

@@ -432,7 +432,13 @@ static void next_cmdline(long gen, char *out, size_t len)
 
 	strcpy(copy, cmdline);
 	for (tok = strtok_r(copy, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-		if (!strncmp(tok, "lab.gen=", 8))
+		/*
+		 * rd_start=/rd_size= (mips): where the previous loader put
+		 * the initrd. kexec-tools adds the new ones; the kernel adds
+		 * up every rd_size= it sees, so old ones must not stay.
+		 */
+		if (!strncmp(tok, "lab.gen=", 8) || !strncmp(tok, "rd_start=", 9) ||
+		    !strncmp(tok, "rd_size=", 8))
 			continue;
 		n += snprintf(out + n, len - n, "%s ", tok);
 	}
