@@ -434,7 +434,13 @@ static void next_cmdline(long gen, char *out, size_t len)
 
 	strcpy(copy, cmdline);
 	for (tok = strtok_r(copy, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
-		if (!strncmp(tok, "lab.gen=", 8))
+		/*
+		 * rd_start=/rd_size= (mips): where the previous loader put
+		 * the initrd. kexec-tools adds the new ones; the kernel adds
+		 * up every rd_size= it sees, so old ones must not stay.
+		 */
+		if (!strncmp(tok, "lab.gen=", 8) || !strncmp(tok, "rd_start=", 9) ||
+		    !strncmp(tok, "rd_size=", 8))
 			continue;
 		n += snprintf(out + n, len - n, "%s ", tok);
 	}
@@ -527,8 +533,13 @@ static void load_kexec(const char *loader, long gen)
 		ifd = open(NEXT_INITRD, O_RDONLY);
 		if (kfd < 0 || ifd < 0)
 			fail("open kernel/initrd: %s", strerror(errno));
+#ifdef SYS_kexec_file_load
 		if (syscall(SYS_kexec_file_load, kfd, ifd, strlen(next) + 1, next, 0UL))
 			fail("kexec_file_load: %s", strerror(errno));
+#else
+		/* mips: no kexec_file_load() syscall at all (loader = tools). */
+		fail("kexec_file_load: no such syscall on this architecture");
+#endif
 		close(kfd);
 		close(ifd);
 	} else if (!strcmp(loader, "tools") || !strcmp(loader, "tools-s")) {

@@ -255,3 +255,21 @@ class ArmDefaults(unittest.TestCase):
         for s in scenarios.all_scenarios():
             if s.name in ("window", "kexec-tools-s", "selftest", "smt-window", "kexec-placement"):
                 self.assertNotIn("arm", s.arches)
+
+
+class Mips64elNotBooted(unittest.TestCase):
+    """mips64el: the conf says why the lab does not boot it, and run_arch
+    stops with that reason before building anything."""
+
+    def test_run_arch_refuses_with_the_reason(self):
+        from labtool import arch
+        from labtool.util import LabError
+        a = arch.load("mips64el")
+        self.assertEqual((a.karch, a.loader), ("mips", "tools"))
+        self.assertIn("IPI", a.not_booted)
+        opts = SimpleNamespace(base="6.12", label="6.12")
+        with mock.patch.object(runner, "prepare") as prep:
+            with self.assertRaises(LabError) as cm:
+                runner.run_arch(a, opts, scenarios.all_scenarios())
+        prep.assert_not_called()
+        self.assertIn("not booted in the lab", str(cm.exception))
