@@ -67,6 +67,24 @@ class Table(unittest.TestCase):
         self.assertIn("set xrange [1.6:20]", bench.plot_script(rows, "/tmp/b.dat", "/tmp/b.png")[1])
 
 
+class Interval(unittest.TestCase):
+    def test_arm64_lab_jump(self):
+        g = recorded().log.generations[0]
+        # "Starting new kernel" at 9.997793, lab_jump at 10.025163.
+        self.assertAlmostEqual(bench.shutdown_ms(g), 27.370, places=3)
+
+    def test_riscv_bye(self):
+        text = ("[   17.100000] kexec_core: Starting new kernel\n"
+                "[   17.200000] Will call new kernel at 80200000 from hart id 1\n"
+                "[   17.256688] Bye...\n")
+        g = parser.parse(text).generations[0]
+        self.assertAlmostEqual(bench.shutdown_ms(g), 156.688, places=3)
+
+    def test_missing_start(self):
+        g = parser.parse("[    1.000000] Bye!\n").generations[0]
+        self.assertIsNone(bench.shutdown_ms(g))
+
+
 class Torture(unittest.TestCase):
     def test_recorded_chain_passes(self):
         ok, evidence, n = torture.check_session(recorded(), storm(2))
