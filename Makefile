@@ -13,6 +13,7 @@
 #   make torture      ARCH=arm64|riscv64: KEXECS (200) kexecs under the
 #                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
 #                     TGENS (25) per QEMU session; fails on any splat
+#   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
 #   make apply KERNEL=/path   apply the series for your tree's version to it
@@ -44,7 +45,7 @@ PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
 
-.PHONY: all lab deps check check-full static static-all test bench torture tree export apply validate clean help
+.PHONY: all lab deps check check-full static static-all test bench torture static-rfc tree export apply validate clean help
 
 all: deps lab
 
@@ -68,6 +69,9 @@ check-full: deps static-all test
 
 static:
 	$(PY) scripts/check_series.py --base $(BASE)
+
+static-rfc:
+	$(PY) scripts/check_series.py --base 6.12 --rfc
 
 static-all:
 	$(PY) scripts/check_series.py --base 6.12

@@ -187,9 +187,16 @@ cmd_rfc_export() {
 	git -C "$dir" format-patch -q --no-signature --cover-letter --subject-prefix="RFC PATCH" \
 		"$@" -o "$tmp/new" series..rfc >/dev/null
 	mkdir -p "$rfc"
-	# Keep a hand-written cover letter.
-	if [ -f "$rfc/0000-cover-letter.patch" ]; then
-		cp "$rfc/0000-cover-letter.patch" "$tmp/new/"
+	# The cover letter's subject and text come from RFC_DIR/cover.txt:
+	# the subject line, a blank line, the text.
+	if [ -f "$rfc/cover.txt" ]; then
+		awk -v cover="$rfc/cover.txt" '
+			BEGIN { getline subj < cover; getline blank < cover
+				while ((getline l < cover) > 0) body = body l "\n" }
+			/\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subj) }
+			/^\*\*\* BLURB HERE \*\*\*$/ { printf "%s", body; next }
+			{ print }
+		' "$tmp/new/0000-cover-letter.patch" > "$tmp/cover" && mv "$tmp/cover" "$tmp/new/0000-cover-letter.patch"
 	fi
 	rm -f "$rfc"/[0-9][0-9][0-9][0-9]-*.patch
 	cp "$tmp/new"/*.patch "$rfc"/
