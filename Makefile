@@ -12,7 +12,8 @@
 #                     (rfc/fast-teardown/; arm64, riscv64), 2, 4, 8 vCPUs
 #   make torture      ARCH=arm64|riscv64: KEXECS (200) kexecs under the
 #                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
-#                     TGENS (25) per QEMU session; fails on any splat
+#                     TGENS (25) per QEMU session; fails on any splat;
+#                     TMIN=N stops after N minutes (the count is printed)
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
@@ -86,12 +87,13 @@ BENCH_RUNS ?= 5
 KEXECS ?= 200
 TSMP   ?= 8
 TGENS  ?= 25
+TMIN   ?= 0
 
 bench: deps
 	$(LAB) bench --base $(BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
 
 torture: deps
-	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS)
+	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN)
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

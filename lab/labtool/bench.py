@@ -68,7 +68,11 @@ def _cell(r, k):
 
 
 def _ratio(r, k):
-    return f"{r[k + '_med'] / r['base_med']:.2f}" if f"{k}_med" in r and r["base_med"] else "n/a"
+    if f"{k}_med" not in r or not r["base_med"]:
+        return "n/a"
+    x = r[k + "_med"] / r["base_med"]
+    # Small ratios keep a significant digit.
+    return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
 
 
 def table(rows):

@@ -50,6 +50,10 @@ class Table(unittest.TestCase):
         self.assertEqual(t[2], "| arm64 | 8 | 500.0 (490.0-520.0) | 510.0 (480.0-530.0) | 50.0 (40.0-60.0) "
                                "| 1.02 | 0.10 |")
 
+    def test_small_ratio_keeps_a_digit(self):
+        r = bench.summarize("arm64", 8, {"base": [991.5], "patched": [911.4], "rfc": [1.9]})
+        self.assertTrue(bench.table([r]).endswith("| 0.92 | 0.002 |"))
+
     def test_no_rfc_is_na(self):
         t = bench.table(self.rows).splitlines()
         self.assertEqual(t[3], "| x86_64 | 2 | 15.0 (14.0-16.0) | 15.0 (15.0-15.0) | n/a | 1.00 | n/a |")
