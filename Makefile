@@ -13,7 +13,8 @@
 #   make torture      ARCH=arm64|riscv64: KEXECS (200) kexecs under the
 #                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
 #                     TGENS (25) per QEMU session; fails on any splat;
-#                     TMIN=N stops after N minutes (the count is printed)
+#                     TMIN=N stops after N minutes (the count is printed),
+#                     TCMDLINE="..." extra kernel parameters
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
@@ -88,12 +89,13 @@ KEXECS ?= 200
 TSMP   ?= 8
 TGENS  ?= 25
 TMIN   ?= 0
+TCMDLINE ?=
 
 bench: deps
 	$(LAB) bench --base $(BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
 
 torture: deps
-	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN)
+	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)"
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

@@ -79,7 +79,7 @@ def cmd_torture(a):
     from labtool import torture
     rc = 0
     for n in csv(a.arch):
-        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, a.kernel)
+        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, a.kernel, a.cmdline)
     return rc
 
 
@@ -124,6 +124,7 @@ def main(argv=None):
     o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")
     o.add_argument("--minutes", type=float, default=0, help="stop after this much time (0: no limit)")
     o.add_argument("--kernel", default="rfc", choices=("base", "patched", "rfc"))
+    o.add_argument("--cmdline", default="", help="extra kernel parameters for every generation")
     o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)

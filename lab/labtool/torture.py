@@ -39,7 +39,7 @@ def check_session(run, sc):
     return True, evidence, n
 
 
-def main(arch, base, smp, kexecs, gens, minutes, kname="rfc"):
+def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline=""):
     if kexecs < 1 or gens < 1:
         raise LabError("--kexecs and --gens must be at least 1")
     if kname == "rfc" and arch.name not in bench.RFC_ARCHES:
@@ -60,7 +60,8 @@ def main(arch, base, smp, kexecs, gens, minutes, kname="rfc"):
         sc = scenarios.select(["kexec-storm"], iterations=1, gens=g, smp=smp)[0]
         logfile = os.path.join(outdir, f"{arch.name}-{kname}-smp{smp}-{sessions}.log")
         text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp,
-                                          qemu.cmdline(arch, scenarios.guest_params(sc)), logfile,
+                                          qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline) if x)),
+                                          logfile,
                                           runner.timeout_for(sc))
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
         ok, evidence, n = check_session(run, sc)
@@ -73,7 +74,8 @@ def main(arch, base, smp, kexecs, gens, minutes, kname="rfc"):
             print(f"torture {arch.name} {kname} smp={smp}: {done} kexecs done before the failure")
             return 1
     wall = fmt_secs(time.monotonic() - start)
-    line = (f"torture {arch.name} {kname} smp={smp}: {done} kexecs in {sessions} sessions under the hotplug "
+    extra = f" (extra kernel parameters: {cmdline})" if cmdline else ""
+    line = (f"torture {arch.name} {kname} smp={smp}{extra}: {done} kexecs in {sessions} sessions under the hotplug "
             f"storm, {kernels} kernels booted with {smp}/{smp} CPUs online, 0 failures, {wall}")
     print(line)
     with open(os.path.join(outdir, f"{arch.name}-{kname}-smp{smp}.txt"), "w") as f:
