@@ -102,7 +102,7 @@ def plot_script(rows, dat, path):
     xmax = 20 if any(r["smp"] > 8 for r in rows) else 10
     script = (f"set terminal png size 800,500 noenhanced\nset output '{path}'\n"
               "set title 'kexec shutdown: Starting new kernel to machine_kexec() (median, min-max)'\n"
-              "set xlabel 'vCPUs'\nset ylabel 'ms'\nset key top left\nset logscale x 2\n"
+              "set xlabel 'vCPUs'\nset ylabel 'ms (log scale)'\nset key outside right\nset logscale x 2\nset logscale y 10\n"
               f"set xrange [1.6:{xmax}]\nset xtics (2,4,8,16)\nplot " + ", ".join(plots) + "\n")
     return "\n".join(data) + "\n", script
 
