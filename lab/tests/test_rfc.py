@@ -105,6 +105,14 @@ class Torture(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn("smp_shutdown_nonboot_cpus", evidence)
 
+    def test_hotplug_teardown_is_fine_on_v5(self):
+        with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
+            text = f.read()
+        i = text.index("[   10.025163] lab_jump:")
+        text = text[:i] + "[   10.000000] lab_teardown: (smp_shutdown_nonboot_cpus+0x0/0x10)\n" + text[i:]
+        ok, evidence, n = torture.check_session(recorded(text), storm(2), "patched")
+        self.assertTrue(ok, evidence)
+
     def test_op_inside_window_fails(self):
         with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
             text = f.read()
