@@ -8,7 +8,14 @@
 #                     a smoke run of the 6.1 backport (arm64)
 #   make check-full   every scenario on 6.12 and 6.1, x86_64, arm64 and
 #                     riscv64, and arm on 6.12: more than CI's budget on 2 cores
-#   make bench        time the kexec shutdown path, base vs patched
+#   make bench        time the kexec shutdown path, base vs v5 vs the RFC
+#                     (rfc/fast-teardown/; arm64, riscv64), 2, 4, 8 vCPUs
+#   make torture      ARCH=arm64|riscv64: KEXECS (200) kexecs under the
+#                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
+#                     TGENS (25) per QEMU session; fails on any splat;
+#                     TMIN=N stops after N minutes (the count is printed),
+#                     TCMDLINE="..." extra kernel parameters
+#   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
 #   make apply KERNEL=/path   apply the series for your tree's version to it
@@ -41,7 +48,7 @@ PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
 
-.PHONY: all lab deps check check-full static static-all test bench tree export apply validate clean help
+.PHONY: all lab deps check check-full static static-all test bench torture static-rfc tree export apply validate clean help
 
 all: deps lab
 
@@ -66,6 +73,9 @@ check-full: deps static-all test
 static:
 	$(PY) scripts/check_series.py --base $(BASE)
 
+static-rfc:
+	$(PY) scripts/check_series.py --base 6.12 --rfc
+
 static-all:
 	$(PY) scripts/check_series.py --base 6.12
 	$(PY) scripts/check_series.py --base 6.1
@@ -73,8 +83,20 @@ static-all:
 test:
 	$(LAB) test
 
+BENCH_ARCH ?= x86_64,arm64,riscv64
+BENCH_SMP  ?= 2,4,8
+BENCH_RUNS ?= 5
+KEXECS ?= 200
+TSMP   ?= 8
+TGENS  ?= 25
+TMIN   ?= 0
+TCMDLINE ?=
+
 bench: deps
-	$(LAB) bench --base $(BASE)
+	$(LAB) bench --base $(BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
+
+torture: deps
+	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)"
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

@@ -3,6 +3,7 @@
 
   lab.py run   [--arch x86_64,arm64] [--base 6.12] [--scenarios a,b] ...
   lab.py bench [--arch ...] [--smp 2,4,8] [--runs 5]
+  lab.py torture [--arch arm64] [--smp 8] [--kexecs 200] [--gens 25]
   lab.py test  (the lab's own unit tests, on recorded logs)
 """
 
@@ -74,6 +75,14 @@ def cmd_bench(a):
     return bench.main(arches, a.base, [int(x) for x in csv(a.smp)], a.runs)
 
 
+def cmd_torture(a):
+    from labtool import torture
+    rc = 0
+    for n in csv(a.arch):
+        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, a.kernel, a.cmdline)
+    return rc
+
+
 def cmd_test(a):
     suite = unittest.defaultTestLoader.discover(
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
@@ -101,12 +110,22 @@ def main(argv=None):
     r.add_argument("--kconfig", help="the user's .config to start from (make validate)")
     r.add_argument("--label", help="name for the base in the report (make validate)")
     r.set_defaults(func=cmd_run)
-    b = sub.add_parser("bench", help="time the kexec shutdown path, base vs patched")
+    b = sub.add_parser("bench", help="time the kexec shutdown path, base vs v5 (patched) vs rfc")
     b.add_argument("--arch", default="x86_64,arm64")
     b.add_argument("--base", default="6.12")
     b.add_argument("--smp", default="2,4,8")
     b.add_argument("--runs", type=int, default=5)
     b.set_defaults(func=cmd_bench)
+    o = sub.add_parser("torture", help="kexec chains under the hotplug storm on the rfc kernel")
+    o.add_argument("--arch", default="arm64")
+    o.add_argument("--base", default="6.12")
+    o.add_argument("--smp", type=int, default=8)
+    o.add_argument("--kexecs", type=int, default=200, help="kexecs to do in all")
+    o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")
+    o.add_argument("--minutes", type=float, default=0, help="stop after this much time (0: no limit)")
+    o.add_argument("--kernel", default="rfc", choices=("base", "patched", "rfc"))
+    o.add_argument("--cmdline", default="", help="extra kernel parameters for every generation")
+    o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
     a = p.parse_args(argv)

@@ -14,6 +14,10 @@
                touches on each architecture we can cross-compile
                (loongarch cannot be: no cross compiler in Debian).
 
+With --rfc: the same checks of the RFC series (rfc/fast-teardown/, branch
+'rfc' = 'series' + the RFC), compiled for arm64 and riscv64 only, the
+architectures it touches.
+
 Prints one line per check and a closing 'N passed, N failed'.
 """
 
@@ -146,7 +150,7 @@ def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
                 f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets], what, logfile=logfile)
 
 
-def check_bisect(tree, base, commits, files):
+def check_bisect(tree, base, commits, files, arches=None):
     """Compile the touched files at every commit, for every architecture.
 
     One object directory per base and architecture: build/compile/BASE/ARCH.
@@ -161,6 +165,8 @@ def check_bisect(tree, base, commits, files):
     cfiles = [f for f in files if f.endswith(".c") and
               not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
     for name, karch, cross, defconfig, adir in ARCHES:
+        if arches and name not in arches:
+            continue
         objs = [f[:-2] + ".o" for f in cfiles if not f.startswith("arch/") or f.startswith(adir)]
         obj = os.path.join(BUILD, "compile", base, name)
         logf = os.path.join(BUILD, "compile", base, f"{name}.log")
@@ -200,19 +206,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="6.12")
     ap.add_argument("--skip", default="", help="comma list of checks to skip")
+    ap.add_argument("--rfc", action="store_true", help="check the RFC series instead (arm64, riscv64)")
     a = ap.parse_args()
     try:
-        tree = kernel.prepare_tree(a.base)
-        sdir = kernel.series_dir(a.base)
+        if a.rfc:
+            tree = kernel.prepare_rfc(a.base)
+            sdir, rng, arches, label = kernel.rfc_dir(a.base), "series..rfc", ("arm64", "riscv64"), "rfc "
+        else:
+            tree = kernel.prepare_tree(a.base)
+            sdir, rng, arches, label = kernel.series_dir(a.base), "base..series", None, ""
         patches = sorted(p for p in glob.glob(os.path.join(sdir, "[0-9][0-9][0-9][0-9]-*.patch"))
                          if not p.endswith("0000-cover-letter.patch"))
-        files = touched(tree, "base..series")
-        commits = git(tree, "rev-list", "--reverse", "base..series").split()
+        files = touched(tree, rng)
+        commits = git(tree, "rev-list", "--reverse", rng).split()
         checks = [("checkpatch", lambda: check_checkpatch(tree, patches)),
                   ("kernel-doc", lambda: check_kerneldoc(tree, files)),
                   ("rst", lambda: check_rst(tree, files)),
                   ("shellcheck", lambda: check_shellcheck(tree, files)),
-                  ("bisect", lambda: check_bisect(tree, a.base, commits, files))]
+                  ("bisect", lambda: check_bisect(tree, a.base, commits, files, arches))]
         passed = failed = 0
         for name, fn in checks:
             if name in a.skip.split(","):
@@ -227,7 +238,7 @@ def main():
             else:
                 passed += 1
                 print(f"{name:11} ok: {summary}")
-        print(f"series checks ({a.base}): {passed} passed, {failed} failed")
+        print(f"{label}series checks ({a.base}): {passed} passed, {failed} failed")
         return 1 if failed else 0
     except LabError as e:
         print(f"check_series: error: {e}", file=sys.stderr)

@@ -3,6 +3,8 @@
 #
 #   tree.sh tree   BASE SERIES_DIR TREE_DIR   pristine base + series as commits
 #   tree.sh export BASE SERIES_DIR TREE_DIR   write SERIES_DIR from the tree
+#   tree.sh rfc    RFC_DIR TREE_DIR           branch 'rfc' = 'series' + the RFC patches
+#   tree.sh rfc-export RFC_DIR TREE_DIR       write RFC_DIR from branch 'rfc'
 #   tree.sh apply  [SERIES_DIR] KERNEL        apply to a user's tree, all or nothing;
 #                                             without SERIES_DIR the one for its version
 #   tree.sh series KERNEL                     the series directory for a tree's version
@@ -156,6 +158,51 @@ cmd_tree() {
 	say "$dir: branch 'series' = base + $(git -C "$dir" rev-list --count base..series) commits"
 }
 
+cmd_rfc() {
+	rfc=$1 dir=$2
+	git -C "$dir" rev-parse -q --verify refs/heads/series >/dev/null || die "no tree in $dir: run 'make tree' first"
+	list=$(patches "$rfc")
+	[ -n "$list" ] || die "no patches in $rfc"
+	am_identity "$dir"
+	git -C "$dir" am --abort >/dev/null 2>&1 || true
+	git -C "$dir" checkout -q -f -B rfc series
+	# shellcheck disable=SC2086
+	git -C "$dir" am -q --committer-date-is-author-date $list ||
+		die "$rfc does not apply on top of the series; 'git -C $dir am --show-current-patch=diff' shows where"
+	say "$dir: branch 'rfc' = series + $(git -C "$dir" rev-list --count series..rfc) commits"
+}
+
+# The RFC goes to the same people as the series (its cover letter's To/Cc).
+cmd_rfc_export() {
+	rfc=$1 dir=$2
+	git -C "$dir" rev-parse -q --verify refs/heads/rfc >/dev/null || die "no branch rfc in $dir"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	gm() { (cd "$dir" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback "$@" 2>/dev/null); }
+	git -C "$dir" format-patch -q --no-signature -o "$tmp/plain" series..rfc >/dev/null
+	set --
+	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--cc=$a"; done <<-END
+	$(gm "$tmp"/plain/*.patch | sort)
+	END
+	git -C "$dir" format-patch -q --no-signature --cover-letter --subject-prefix="RFC PATCH" \
+		"$@" -o "$tmp/new" series..rfc >/dev/null
+	mkdir -p "$rfc"
+	# The cover letter's subject and text come from RFC_DIR/cover.txt:
+	# the subject line, a blank line, the text.
+	if [ -f "$rfc/cover.txt" ]; then
+		awk -v cover="$rfc/cover.txt" '
+			BEGIN { getline subj < cover; getline blank < cover
+				while ((getline l < cover) > 0) body = body l "\n" }
+			/\*\*\* SUBJECT HERE \*\*\*/ { sub(/\*\*\* SUBJECT HERE \*\*\*/, subj) }
+			/^\*\*\* BLURB HERE \*\*\*$/ { printf "%s", body; next }
+			{ print }
+		' "$tmp/new/0000-cover-letter.patch" > "$tmp/cover" && mv "$tmp/cover" "$tmp/new/0000-cover-letter.patch"
+	fi
+	rm -f "$rfc"/[0-9][0-9][0-9][0-9]-*.patch
+	cp "$tmp/new"/*.patch "$rfc"/
+	say "wrote $(find "$tmp/new" -name '*.patch' | wc -l) files to $rfc"
+}
+
 cmd_export() {
 	base=$1 series=$2 dir=$3
 	git -C "$dir" rev-parse -q --verify refs/heads/series >/dev/null || die "no tree in $dir: run 'make tree' first"
@@ -236,6 +283,8 @@ cmd=$1; shift
 case $cmd in
 tree) [ $# -eq 3 ] || die "usage: tree.sh tree BASE SERIES_DIR TREE_DIR"; cmd_tree "$@" ;;
 export) [ $# -eq 3 ] || die "usage: tree.sh export BASE SERIES_DIR TREE_DIR"; cmd_export "$@" ;;
+rfc) [ $# -eq 2 ] || die "usage: tree.sh rfc RFC_DIR TREE_DIR"; cmd_rfc "$@" ;;
+rfc-export) [ $# -eq 2 ] || die "usage: tree.sh rfc-export RFC_DIR TREE_DIR"; cmd_rfc_export "$@" ;;
 apply)
 	case $# in
 	1) s=$(cmd_series "$1"); say "$1 is Linux $(tree_version "$1"): applying $s"; cmd_apply "$s" "$1" ;;

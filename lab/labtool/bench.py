@@ -1,42 +1,110 @@
-"""make bench: time the kexec shutdown path, base vs patched.
+"""make bench: time the kexec shutdown path, base vs v5 (patched) vs rfc.
 
-The time from kernel_kexec() to machine_kexec() (the jump into the new
-kernel), from the printk timestamps of the lab's two kprobe events, in the
-old kernel. Base and patched alternate run by run so that the machine's
-noise hits both alike; medians, min-max and the patched/base ratio are
-reported per architecture and vCPU count, as a table and a PNG plot.
+The time of machine_shutdown() on the kexec path: from kernel_kexec()'s
+"Starting new kernel" to machine_kexec() (the jump into the new kernel:
+the lab_jump kprobe event, or "Bye" where entry kprobes print nothing),
+from printk timestamps in the old kernel. The kernels alternate run by run so that the machine's noise
+hits all alike; medians, min-max and the ratios to base are reported per
+architecture and vCPU count, as a table and a PNG plot.
+
+The rfc kernel (rfc/fast-teardown/ on top of the series) exists for the
+architectures in RFC_ARCHES only; elsewhere its cells read n/a.
 """
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
 
-from . import parser, qemu, runner
+from . import kernel, parser, qemu, runner
 from .util import BUILD, LabError, log
+
+RFC_ARCHES = ("arm64", "riscv64")
+NAMES = {"base": "base", "patched": "v5", "rfc": "rfc"}
+
+
+START = "kexec_core: Starting new kernel"
+BYE_RE = re.compile(parser.TS + r"Bye(!|\.\.\.)")
+
+
+def line_ts(g, pattern):
+    """Timestamp of the first line of generation g that matches pattern."""
+    for line in g.lines:
+        m = re.search(parser.TS + r".*" + pattern, line)
+        if m:
+            return float(m.group(1))
+    return None
+
+
+def shutdown_ms(g):
+    """kernel_kexec() from "Starting new kernel" (right before
+    machine_shutdown()) to machine_kexec(): the lab_jump kprobe event, or
+    the arch's "Bye" line where entry kprobes print nothing (riscv64)."""
+    t0 = line_ts(g, re.escape(START))
+    t1 = g.timestamp("lab_jump")
+    if t1 is None:
+        m = next((BYE_RE.search(x) for x in g.lines if BYE_RE.search(x)), None)
+        t1 = float(m.group(1)) if m else None
+    return None if t0 is None or t1 is None else (t1 - t0) * 1000.0
 
 
 def one(arch, img, smp, logfile):
     append = qemu.cmdline(arch, "lab.action=kexec lab.gens=1")
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp, append, logfile, 180)
     log_ = parser.parse(text)
-    g = log_.generations[0]
-    t0, t1 = g.timestamp("lab_kexec"), g.timestamp("lab_jump")
-    if timed_out or log_.splats or t0 is None or t1 is None or len(log_.generations) < 2:
+    ms = shutdown_ms(log_.generations[0])
+    if timed_out or log_.splats or ms is None or len(log_.generations) < 2:
         why = log_.splats[0][1] if log_.splats else f"timeout={timed_out}, last: {log_.last_line}"
         raise LabError(f"bench run failed ({logfile}): {why}")
-    return (t1 - t0) * 1000.0
+    return ms
+
+
+def _cell(r, k):
+    if f"{k}_med" not in r:
+        return "n/a"
+    return f"{r[k + '_med']:.1f} ({r[k + '_min']:.1f}-{r[k + '_max']:.1f})"
+
+
+def _ratio(r, k):
+    if f"{k}_med" not in r or not r["base_med"]:
+        return "n/a"
+    x = r[k + "_med"] / r["base_med"]
+    # Small ratios keep a significant digit.
+    return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
 
 
 def table(rows):
-    out = ["| arch | vCPUs | base ms median (min-max) | patched ms median (min-max) | patched/base |",
-           "|---|---|---|---|---|"]
+    out = ["| arch | vCPUs | base ms median (min-max) | v5 ms median (min-max) | rfc ms median (min-max) "
+           "| v5/base | rfc/base |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['arch']} | {r['smp']} | {r['base_med']:.1f} ({r['base_min']:.1f}-{r['base_max']:.1f}) "
-                   f"| {r['patched_med']:.1f} ({r['patched_min']:.1f}-{r['patched_max']:.1f}) "
-                   f"| {r['ratio']:.2f} |")
+        out.append(f"| {r['arch']} | {r['smp']} | {_cell(r, 'base')} | {_cell(r, 'patched')} | {_cell(r, 'rfc')} "
+                   f"| {_ratio(r, 'patched')} | {_ratio(r, 'rfc')} |")
     return "\n".join(out)
+
+
+def plot_script(rows, dat, path):
+    """(data file text, gnuplot script): one curve per arch and kernel."""
+    arches = sorted({r["arch"] for r in rows})
+    data, plots, idx = [], [], 0
+    for a in arches:
+        for k in ("base", "patched", "rfc"):
+            pts = [r for r in rows if r["arch"] == a and f"{k}_med" in r]
+            if not pts:
+                continue
+            for r in pts:
+                data.append(f"{r['smp']} {r[k + '_med']:.3f} {r[k + '_min']:.3f} {r[k + '_max']:.3f}")
+            data += ["", ""]
+            plots.append(f"'{dat}' index {idx} using 1:2:3:4 with yerrorlines title '{a} {NAMES[k]}'")
+            idx += 1
+    xmax = 20 if any(r["smp"] > 8 for r in rows) else 10
+    script = (f"set terminal png size 800,500 noenhanced\nset output '{path}'\n"
+              "set title 'kexec shutdown: Starting new kernel to machine_kexec() (median, min-max)'\n"
+              "set xlabel 'vCPUs'\nset ylabel 'ms (log scale)'\nset key outside right\nset logscale x 2\nset logscale y 10\n"
+              f"set xrange [1.6:{xmax}]\nset xtics (2,4,8,16)\nplot " + ", ".join(plots) + "\n")
+    return "\n".join(data) + "\n", script
 
 
 def plot(rows, path):
@@ -44,23 +112,36 @@ def plot(rows, path):
         log("gnuplot not found: no plot (make deps installs gnuplot-nox)")
         return None
     dat = path[:-4] + ".dat"
+    data, script = plot_script(rows, dat, path)
     with open(dat, "w") as f:
-        for arch in sorted({r["arch"] for r in rows}):
-            for r in [r for r in rows if r["arch"] == arch]:
-                f.write(f"{r['smp']} {r['base_med']:.3f} {r['patched_med']:.3f} "
-                        f"{r['base_min']:.3f} {r['base_max']:.3f} {r['patched_min']:.3f} {r['patched_max']:.3f}\n")
-            f.write("\n\n")
-    arches = sorted({r["arch"] for r in rows})
-    plots = []
-    for i, a in enumerate(arches):
-        plots.append(f"'{dat}' index {i} using 1:2:4:5 with yerrorlines title '{a} base'")
-        plots.append(f"'{dat}' index {i} using 1:3:6:7 with yerrorlines title '{a} patched'")
-    script = (f"set terminal png size 800,500 noenhanced\nset output '{path}'\n"
-              "set title 'kexec shutdown path: kernel_kexec() to machine_kexec() (median, min-max)'\n"
-              "set xlabel 'vCPUs'\nset ylabel 'ms'\nset key top left\nset logscale x 2\n"
-              "set xrange [1.6:10]\nset xtics (2,4,8,16)\nplot " + ", ".join(plots) + "\n")
+        f.write(data)
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     return path
+
+
+def kernels_for(arch):
+    return ("base", "patched", "rfc") if arch.name in RFC_ARCHES else ("base", "patched")
+
+
+def prepare(arch, base):
+    """Images of base, patched and (where it exists) rfc."""
+    opts = argparse.Namespace(base=base, label=base, tree=None, kconfig=None)
+    images = runner.prepare(arch, opts)
+    if "rfc" in kernels_for(arch):
+        tree = kernel.prepare_rfc(base)
+        d = kernel.build(base, arch, "rfc", tree=tree)
+        initrd, tools = kernel.initramfs(arch, os.path.join(d, arch.kexec_file or "image"))
+        images["rfc"] = {"image": os.path.join(d, "image"), "initrd": initrd, "tools": tools,
+                         "config": os.path.join(d, "config")}
+    return images
+
+
+def summarize(arch_name, smp, times):
+    r = {"arch": arch_name, "smp": smp}
+    for k, v in times.items():
+        r[f"{k}_med"], r[f"{k}_min"], r[f"{k}_max"] = statistics.median(v), min(v), max(v)
+        r[f"{k}_all"] = v
+    return r
 
 
 def main(arches, base, smps, runs):
@@ -70,25 +151,20 @@ def main(arches, base, smps, runs):
     os.makedirs(outdir, exist_ok=True)
     rows = []
     for arch in arches:
-        opts = argparse.Namespace(base=base, label=base, tree=None, kconfig=None)
-        images = runner.prepare(arch, opts)
+        images = prepare(arch, base)
+        ks = kernels_for(arch)
         for smp in smps:
-            times = {"base": [], "patched": []}
+            times = {k: [] for k in ks}
             for i in range(runs):
-                for k in ("base", "patched"):
+                for k in ks:
                     ms = one(arch, images[k], smp, os.path.join(outdir, f"{arch.name}-{k}-smp{smp}-{i}.log"))
                     times[k].append(ms)
-                    log(f"bench {arch.name} smp={smp} {k} run {i + 1}/{runs}: {ms:.1f} ms")
-            r = {"arch": arch.name, "smp": smp}
-            for k, v in times.items():
-                r[f"{k}_med"], r[f"{k}_min"], r[f"{k}_max"] = statistics.median(v), min(v), max(v)
-                r[f"{k}_all"] = v
-            r["ratio"] = r["patched_med"] / r["base_med"]
-            rows.append(r)
+                    log(f"bench {arch.name} smp={smp} {NAMES[k]} run {i + 1}/{runs}: {ms:.1f} ms")
+            rows.append(summarize(arch.name, smp, times))
     md = table(rows)
     png = plot(rows, os.path.join(outdir, "bench.png"))
     with open(os.path.join(outdir, "bench.md"), "w") as f:
-        f.write(f"{md}\n\n{runs} runs each, base and patched interleaved.\n")
+        f.write(f"{md}\n\n{runs} runs each, the kernels interleaved run by run.\n")
     print(md)
-    print(f"{runs} runs per cell, base and patched interleaved; plot: {png}")
+    print(f"{runs} runs per cell, the kernels interleaved run by run; plot: {png}")
     return 0

@@ -21,6 +21,11 @@ from .util import BUILD, LAB, ROOT, BuildError, ConfigError, LabError, log, run,
 
 KERNELS = ("base", "patched")
 BASES = ("6.12", "6.1")
+# The RFC series on top of the v5 series (make bench, make torture only;
+# make check never builds it). Branch 'rfc' in the same tree.
+RFC = "rfc"
+RFC_DIRS = {"6.12": "fast-teardown"}
+REVS = {"base": "base", "patched": "series", RFC: "rfc"}
 
 
 def series_dir(base):
@@ -34,6 +39,35 @@ def tree_dir(base):
 def git(tree, *args):
     return subprocess.run(["git", "-C", tree, *args], check=True, capture_output=True,
                           text=True).stdout.strip()
+
+
+def rfc_dir(base):
+    name = RFC_DIRS.get(base)
+    return os.path.join(ROOT, "rfc", name) if name else None
+
+
+def prepare_rfc(base):
+    """Branch 'rfc' = 'series' + rfc/<name>/ (scripts/tree.sh rfc), for the bases with an RFC."""
+    tree = prepare_tree(base)
+    rdir = rfc_dir(base)
+    if not rdir or not glob.glob(os.path.join(rdir, "0001-*.patch")):
+        raise ConfigError(f"no RFC series for base {base} (have: {', '.join(RFC_DIRS)})")
+    digest = hashlib.sha256(git(tree, "rev-parse", "series").encode())
+    for p in sorted(glob.glob(os.path.join(rdir, "*.patch"))):
+        with open(p, "rb") as f:
+            digest.update(f.read())
+    stampf = os.path.join(BUILD, f"tree-{base}-rfc.stamp")
+    stamp = digest.hexdigest()
+    if os.path.exists(stampf) and open(stampf).read() == stamp and \
+            subprocess.call(["git", "-C", tree, "rev-parse", "-q", "--verify", "rfc"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+        return tree
+    log(f"preparing branch rfc in the {base} tree")
+    run(["sh", os.path.join(ROOT, "scripts", "tree.sh"), "rfc", rdir, tree],
+        f"applying {rdir} on top of the series")
+    with open(stampf, "w") as f:
+        f.write(stamp)
+    return tree
 
 
 def prepare_tree(base):
@@ -121,7 +155,7 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     """
     tree = tree or tree_dir(base)
     label = label or base
-    rev = "base" if kernel == "base" else "series"
+    rev = REVS[kernel]
     frags = fragments(arch, base)
     obj = os.path.join(BUILD, "obj", label, arch.name)
     out = os.path.join(BUILD, "images", label, arch.name, kernel)
@@ -137,7 +171,7 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     git(tree, "checkout", "-q", "-f", rev)
     os.makedirs(obj, exist_ok=True)
     what = f"building {label} {arch.name} {kernel}"
-    log(what + (" (incremental: only what the series touches)" if kernel == "patched" and
+    log(what + (" (incremental: only what the series touches)" if kernel != "base" and
                 os.path.exists(os.path.join(obj, "vmlinux")) else ""))
     logf = os.path.join(BUILD, "obj", label, f"{arch.name}-{kernel}.log")
     if kconfig:
