@@ -53,18 +53,24 @@ def prepare_rfc(base):
     if not rdir or not glob.glob(os.path.join(rdir, "0001-*.patch")):
         raise ConfigError(f"no RFC series for base {base} (have: {', '.join(RFC_DIRS)})")
     digest = hashlib.sha256(git(tree, "rev-parse", "series").encode())
-    for p in sorted(glob.glob(os.path.join(rdir, "*.patch"))):
+    return _apply_once(tree, rdir, digest, "rfc", os.path.join(BUILD, f"tree-{base}-rfc.stamp"),
+                       ["rfc", rdir, tree], f"preparing branch rfc in the {base} tree",
+                       f"applying {rdir} on top of the series")
+
+
+def _apply_once(tree, pdir, digest, branch, stampf, args, message, what):
+    """Run scripts/tree.sh with args unless branch exists and the patches
+    in pdir (on top of what digest holds already) are those of the last time."""
+    for p in sorted(glob.glob(os.path.join(pdir, "*.patch"))):
         with open(p, "rb") as f:
             digest.update(f.read())
-    stampf = os.path.join(BUILD, f"tree-{base}-rfc.stamp")
     stamp = digest.hexdigest()
     if os.path.exists(stampf) and open(stampf).read() == stamp and \
-            subprocess.call(["git", "-C", tree, "rev-parse", "-q", "--verify", "rfc"],
+            subprocess.call(["git", "-C", tree, "rev-parse", "-q", "--verify", branch],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
         return tree
-    log(f"preparing branch rfc in the {base} tree")
-    run(["sh", os.path.join(ROOT, "scripts", "tree.sh"), "rfc", rdir, tree],
-        f"applying {rdir} on top of the series")
+    log(message)
+    run(["sh", os.path.join(ROOT, "scripts", "tree.sh"), *args], what)
     with open(stampf, "w") as f:
         f.write(stamp)
     return tree
@@ -79,22 +85,9 @@ def prepare_tree(base):
         raise ConfigError(f"no series for base {base} in {sdir}")
     tree = tree_dir(base)
     # Re-apply only when the series files changed since the last time.
-    digest = hashlib.sha256()
-    for p in sorted(glob.glob(os.path.join(sdir, "*.patch"))):
-        with open(p, "rb") as f:
-            digest.update(f.read())
-    stampf = os.path.join(BUILD, f"tree-{base}.stamp")
-    stamp = digest.hexdigest()
-    if os.path.exists(stampf) and open(stampf).read() == stamp and \
-            subprocess.call(["git", "-C", tree, "rev-parse", "-q", "--verify", "series"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
-        return tree
-    log(f"preparing the {base} tree with the series")
-    run(["sh", os.path.join(ROOT, "scripts", "tree.sh"), "tree", base, sdir, tree],
-        f"applying the series to {base}")
-    with open(stampf, "w") as f:
-        f.write(stamp)
-    return tree
+    return _apply_once(tree, sdir, hashlib.sha256(), "series", os.path.join(BUILD, f"tree-{base}.stamp"),
+                       ["tree", base, sdir, tree], f"preparing the {base} tree with the series",
+                       f"applying the series to {base}")
 
 
 def fragments(arch, base=None):

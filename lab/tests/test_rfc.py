@@ -89,6 +89,14 @@ class Interval(unittest.TestCase):
         self.assertIsNone(bench.shutdown_ms(g))
 
 
+def before_jump(line):
+    """The recorded 8-vCPU rfc chain with line added right before its first jump."""
+    with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
+        text = f.read()
+    i = text.index("[   10.025163] lab_jump:")
+    return text[:i] + line + "\n" + text[i:]
+
+
 class Torture(unittest.TestCase):
     def test_recorded_chain_passes(self):
         ok, evidence, n = torture.check_session(recorded(), storm(2))
@@ -96,41 +104,24 @@ class Torture(unittest.TestCase):
         self.assertEqual(n, 2)
         self.assertEqual(evidence, "2 kexec(s), 3 kernels booted with 8/8 CPUs online")
 
-    def test_hotplug_teardown_fails(self):
-        with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
-            text = f.read()
-        i = text.index("[   10.025163] lab_jump:")
-        text = text[:i] + "[   10.000000] lab_teardown: (smp_shutdown_nonboot_cpus+0x0/0x10)\n" + text[i:]
-        ok, evidence, n = torture.check_session(recorded(text), storm(2))
-        self.assertFalse(ok)
-        self.assertIn("smp_shutdown_nonboot_cpus", evidence)
+    def test_failures_before_the_jump(self):
+        # (line added before the first jump, words the evidence must name)
+        for line, words in (
+                ("[   10.000000] lab_teardown: (smp_shutdown_nonboot_cpus+0x0/0x10)",
+                 "smp_shutdown_nonboot_cpus"),
+                ("[   10.000000] lab_down_start: (sched_cpu_deactivate+0x0/0x10) cpu=3",
+                 "inside the window"),
+                ("[   10.000000] WARNING: CPU: 1 PID: 1 at kernel/cpu.c:1 x+0x0/0x10", "splat")):
+            with self.subTest(line=line):
+                ok, evidence, n = torture.check_session(recorded(before_jump(line)), storm(2))
+                self.assertFalse(ok)
+                self.assertIn(words, evidence)
+                self.assertEqual(n, 2)
 
     def test_hotplug_teardown_is_fine_on_v5(self):
-        with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
-            text = f.read()
-        i = text.index("[   10.025163] lab_jump:")
-        text = text[:i] + "[   10.000000] lab_teardown: (smp_shutdown_nonboot_cpus+0x0/0x10)\n" + text[i:]
+        text = before_jump("[   10.000000] lab_teardown: (smp_shutdown_nonboot_cpus+0x0/0x10)")
         ok, evidence, n = torture.check_session(recorded(text), storm(2), "patched")
         self.assertTrue(ok, evidence)
-
-    def test_op_inside_window_fails(self):
-        with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
-            text = f.read()
-        i = text.index("[   10.025163] lab_jump:")
-        text = text[:i] + "[   10.000000] lab_down_start: (sched_cpu_deactivate+0x0/0x10) cpu=3\n" + text[i:]
-        ok, evidence, n = torture.check_session(recorded(text), storm(2))
-        self.assertFalse(ok)
-        self.assertIn("inside the window", evidence)
-
-    def test_splat_fails_and_counts(self):
-        with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
-            text = f.read()
-        i = text.index("[   10.025163] lab_jump:")
-        text = text[:i] + "[   10.000000] WARNING: CPU: 1 PID: 1 at kernel/cpu.c:1 x+0x0/0x10\n" + text[i:]
-        ok, evidence, n = torture.check_session(recorded(text), storm(2))
-        self.assertFalse(ok)
-        self.assertIn("splat", evidence)
-        self.assertEqual(n, 2)
 
 
 if __name__ == "__main__":
