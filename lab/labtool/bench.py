@@ -45,7 +45,7 @@ def shutdown_ms(g):
     t0 = line_ts(g, re.escape(START))
     t1 = g.timestamp("lab_jump")
     if t1 is None:
-        m = next((BYE_RE.search(x) for x in g.lines if BYE_RE.search(x)), None)
+        m = next(filter(None, map(BYE_RE.search, g.lines)), None)
         t1 = float(m.group(1)) if m else None
     return None if t0 is None or t1 is None else (t1 - t0) * 1000.0
 
@@ -128,11 +128,7 @@ def prepare(arch, base):
     opts = argparse.Namespace(base=base, label=base, tree=None, kconfig=None)
     images = runner.prepare(arch, opts)
     if "rfc" in kernels_for(arch):
-        tree = kernel.prepare_rfc(base)
-        d = kernel.build(base, arch, "rfc", tree=tree)
-        initrd, tools = kernel.initramfs(arch, os.path.join(d, arch.kexec_file or "image"))
-        images["rfc"] = {"image": os.path.join(d, "image"), "initrd": initrd, "tools": tools,
-                         "config": os.path.join(d, "config")}
+        images["rfc"] = runner.image_set(arch, kernel.build(base, arch, "rfc", tree=kernel.prepare_rfc(base)))
     return images
 
 

@@ -186,11 +186,16 @@ def prepare(arch, opts):
     kernel.fetch_kexec_tools(arch)
     images = {}
     for k in kernel.KERNELS:
-        d = kernel.build(opts.base, arch, k, tree=tree, kconfig=opts.kconfig, label=opts.label)
-        initrd, tools = kernel.initramfs(arch, os.path.join(d, arch.kexec_file or "image"))
-        images[k] = {"image": os.path.join(d, "image"), "initrd": initrd, "tools": tools,
-                     "config": os.path.join(d, "config")}
+        images[k] = image_set(arch, kernel.build(opts.base, arch, k, tree=tree, kconfig=opts.kconfig,
+                                                 label=opts.label))
     return images
+
+
+def image_set(arch, d):
+    """A built kernel's image, config and the initramfs made for it."""
+    initrd, tools = kernel.initramfs(arch, os.path.join(d, arch.kexec_file or "image"))
+    return {"image": os.path.join(d, "image"), "initrd": initrd, "tools": tools,
+            "config": os.path.join(d, "config")}
 
 
 def run_arch(arch, opts, selected):

@@ -11,7 +11,6 @@ smp_shutdown_nonboot_cpus() (the hotplug teardown the RFC replaces).
 The first failing session ends the run.
 """
 
-import argparse
 import os
 import time
 
@@ -52,7 +51,6 @@ def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline=""):
     img = images[kname]
     outdir = os.path.join(BUILD, "torture")
     os.makedirs(outdir, exist_ok=True)
-    opts = argparse.Namespace(base=base, label=base, smp=smp, cmdline="", tree=None, kconfig=None)
     start = time.monotonic()
     done = sessions = 0
     kernels = 0
