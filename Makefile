@@ -16,6 +16,10 @@
 #                     TMIN=N stops after N minutes (the count is printed),
 #                     TCMDLINE="..." extra kernel parameters
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
+#   make fix          a bug the lab found outside the series, fixes/$(FIX)/
+#                     (powerpc-optprobes): its scenarios on FIX_ARCH (ppc64le),
+#                     the base against the base plus the fix
+#   make static-fix   the same static checks of fixes/$(FIX)/
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
 #   make apply KERNEL=/path   apply the series for your tree's version to it
@@ -48,7 +52,7 @@ PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
 
-.PHONY: all lab deps check check-full static static-all test bench torture static-rfc tree export apply validate clean help
+.PHONY: all lab deps check check-full static static-all test bench torture static-rfc fix static-fix tree export apply validate clean help
 
 all: deps lab
 
@@ -79,6 +83,17 @@ static-rfc:
 static-all:
 	$(PY) scripts/check_series.py --base 6.12
 	$(PY) scripts/check_series.py --base 6.1
+	$(PY) scripts/check_series.py --base 6.12 --fix $(FIX)
+
+FIX      ?= powerpc-optprobes
+FIX_ARCH ?= ppc64le
+FIX_ITER ?= 6
+
+static-fix:
+	$(PY) scripts/check_series.py --base 6.12 --fix $(FIX)
+
+fix: deps
+	$(LAB) run --arch $(FIX_ARCH) --base 6.12 --fix $(FIX) --smp $(SMP) --iterations $(FIX_ITER)
 
 test:
 	$(LAB) test

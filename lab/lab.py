@@ -49,17 +49,23 @@ def pairs(a):
 def cmd_run(a):
     todo = pairs(a)
     kw = dict(iterations=a.iterations, gens=a.gens, smp=a.smp)
-    default = scenarios.select(csv(a.scenarios), **kw)
+    if a.fix and a.tree:
+        raise LabError("--fix compares the lab's own base tree with and without the fix; not with --tree")
+    default = scenarios.select(csv(a.scenarios), fix=a.fix, **kw)
     start = time.monotonic()
     results = []
     for b, ar, names in todo:
         opts = argparse.Namespace(base=b, label=a.label or b, smp=a.smp, cmdline=a.cmdline,
-                                  tree=a.tree, kconfig=a.kconfig)
-        selected = scenarios.select(names, **kw) if names else default
+                                  tree=a.tree, kconfig=a.kconfig, fix=a.fix)
+        if a.fix:
+            log(f"{ar.name} {b}: 'patched' below is {b} + fixes/{a.fix}/, not the series")
+        selected = scenarios.select(names, fix=a.fix, **kw) if names else default
         results += runner.run_arch(ar, opts, selected)
     runner.save(results, os.path.join(BUILD, "report", "results.json"))
     wall = f"wall time of this run: {fmt_secs(time.monotonic() - start)}"
     report.write(results, wall)
+    if a.fix:
+        print(f"('patched' in this table: the base plus fixes/{a.fix}/, not the series)")
     print(report.text_table(results))
     print(wall)
     print(f"report: {os.path.join(BUILD, 'report', 'report.md')}")
@@ -109,6 +115,8 @@ def main(argv=None):
     r.add_argument("--tree", help="a prepared user tree with 'base' and 'series' (make validate)")
     r.add_argument("--kconfig", help="the user's .config to start from (make validate)")
     r.add_argument("--label", help="name for the base in the report (make validate)")
+    r.add_argument("--fix", help="a fix in fixes/ the lab found outside the series: 'patched' is "
+                                 "the base plus that fix, and the scenarios are the ones that show it")
     r.set_defaults(func=cmd_run)
     b = sub.add_parser("bench", help="time the kexec shutdown path, base vs v5 (patched) vs rfc")
     b.add_argument("--arch", default="x86_64,arm64")

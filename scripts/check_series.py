@@ -18,6 +18,10 @@ With --rfc: the same checks of the RFC series (rfc/fast-teardown/, branch
 'rfc' = 'series' + the RFC), compiled for arm64 and riscv64 only, the
 architectures it touches.
 
+With --fix NAME: the same checks of fixes/NAME/ (branch 'fix-NAME' = 'base'
++ the fix), compiled for the architectures whose arch/ directory it touches
+(every one if it touches code outside arch/).
+
 Prints one line per check and a closing 'N passed, N failed'.
 """
 
@@ -80,11 +84,11 @@ def _at(tree, rev, path):
     return r.stdout if r.returncode == 0 else None
 
 
-def check_kerneldoc(tree, files):
+def check_kerneldoc(tree, files, top="series"):
     bad, n = [], 0
     for f in [f for f in files if f.endswith(".c") and not f.startswith("tools/")]:
         msgs = {}
-        for rev in ("base", "series"):
+        for rev in ("base", top):
             src = _at(tree, rev, f)
             if src is None:
                 msgs[rev] = set()
@@ -96,18 +100,18 @@ def check_kerneldoc(tree, files):
                                  capture_output=True, text=True)
             msgs[rev] = {re.sub(r"^.*?:\d+: ", "", l) for l in out.stderr.splitlines() if l.strip()}
             os.unlink(tmp)
-        new = msgs["series"] - msgs["base"]
+        new = msgs[top] - msgs["base"]
         n += 1
         bad += [f"{f}: {m}" for m in sorted(new)]
     return bad, f"{n} files, no new kernel-doc warnings"
 
 
-def check_rst(tree, files):
+def check_rst(tree, files, top="series"):
     import docutils.core
     bad, n = [], 0
     for f in [f for f in files if f.endswith(".rst")]:
         msgs = {}
-        for rev in ("base", "series"):
+        for rev in ("base", top):
             doc = docutils.core.publish_doctree(_at(tree, rev, f) or "", settings_overrides={
                 "report_level": 5, "halt_level": 5, "warning_stream": False})
             # Without line numbers: the same message moves with added text.
@@ -115,11 +119,11 @@ def check_rst(tree, files):
                          for n in doc.traverse()
                          if n.tagname == "system_message" and int(n["level"]) >= 2}
         n += 1
-        bad += [f"{f}: {m}" for m in sorted(msgs["series"] - msgs["base"])]
+        bad += [f"{f}: {m}" for m in sorted(msgs[top] - msgs["base"])]
     return bad, f"{n} files, no new docutils messages"
 
 
-def check_shellcheck(tree, files):
+def check_shellcheck(tree, files, top="series"):
     """From the series commit, not the working tree (the lab checks out both)."""
     import tempfile
     scripts = [f for f in files if f.endswith(".sh")]
@@ -128,7 +132,7 @@ def check_shellcheck(tree, files):
         # What the scripts source, as shellcheck -x follows it.
         helpers = ["tools/testing/selftests/kselftest/ktap_helpers.sh"]
         for f in scripts + helpers:
-            src = _at(tree, "series", f)
+            src = _at(tree, top, f)
             if src is None:
                 continue
             os.makedirs(os.path.join(tmp, os.path.dirname(f)), exist_ok=True)
@@ -161,8 +165,8 @@ def check_bisect(tree, base, commits, files, arches=None):
         git(tree, "worktree", "add", "-q", "--detach", "-f", wt, "base")
     bad, done = [], 0
     # Kernel sources only: tools/ (the kselftest) is built by its own
-    # script, which the lab runs.
-    cfiles = [f for f in files if f.endswith(".c") and
+    # script, which the lab runs. Assembler files of arch/ too.
+    cfiles = [f for f in files if (f.endswith(".c") or f.startswith("arch/") and f.endswith(".S")) and
               not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
     for name, karch, cross, defconfig, adir in ARCHES:
         if arches and name not in arches:
@@ -199,7 +203,7 @@ def check_bisect(tree, base, commits, files, arches=None):
                            f"does not compile: {str(e).splitlines()[-1]}")
         log(f"compile check {name}: {len(commits)} commits x {len(objs)} files "
             f"in {fmt_secs(time.monotonic() - t)}")
-    return bad, f"{done} commit/arch builds of {len(cfiles)} touched .c files"
+    return bad, f"{done} commit/arch builds of {len(cfiles)} touched source files"
 
 
 def main():
@@ -207,9 +211,18 @@ def main():
     ap.add_argument("--base", default="6.12")
     ap.add_argument("--skip", default="", help="comma list of checks to skip")
     ap.add_argument("--rfc", action="store_true", help="check the RFC series instead (arm64, riscv64)")
+    ap.add_argument("--fix", help="check fixes/FIX instead (on the base)")
     a = ap.parse_args()
+    top = "series"
     try:
-        if a.rfc:
+        if a.fix:
+            tree = kernel.prepare_fix(a.base, a.fix)
+            top = f"fix-{a.fix}"
+            sdir, rng, label = kernel.fix_dir(a.fix), f"base..{top}", ""
+            ftouched = touched(tree, rng)
+            arches = None if any(not f.startswith("arch/") for f in ftouched) else \
+                tuple(n for n, _, _, _, adir in ARCHES if any(f.startswith(adir) for f in ftouched))
+        elif a.rfc:
             tree = kernel.prepare_rfc(a.base)
             sdir, rng, arches, label = kernel.rfc_dir(a.base), "series..rfc", ("arm64", "riscv64"), "rfc "
         else:
@@ -220,9 +233,9 @@ def main():
         files = touched(tree, rng)
         commits = git(tree, "rev-list", "--reverse", rng).split()
         checks = [("checkpatch", lambda: check_checkpatch(tree, patches)),
-                  ("kernel-doc", lambda: check_kerneldoc(tree, files)),
-                  ("rst", lambda: check_rst(tree, files)),
-                  ("shellcheck", lambda: check_shellcheck(tree, files)),
+                  ("kernel-doc", lambda: check_kerneldoc(tree, files, top)),
+                  ("rst", lambda: check_rst(tree, files, top)),
+                  ("shellcheck", lambda: check_shellcheck(tree, files, top)),
                   ("bisect", lambda: check_bisect(tree, a.base, commits, files, arches))]
         passed = failed = 0
         for name, fn in checks:
@@ -238,7 +251,8 @@ def main():
             else:
                 passed += 1
                 print(f"{name:11} ok: {summary}")
-        print(f"{label}series checks ({a.base}): {passed} passed, {failed} failed")
+        what = f"fix {a.fix} checks" if a.fix else f"{label}series checks"
+        print(f"{what} ({a.base}): {passed} passed, {failed} failed")
         return 1 if failed else 0
     except LabError as e:
         print(f"check_series: error: {e}", file=sys.stderr)

@@ -5,6 +5,8 @@
 #   tree.sh export BASE SERIES_DIR TREE_DIR   write SERIES_DIR from the tree
 #   tree.sh rfc    RFC_DIR TREE_DIR           branch 'rfc' = 'series' + the RFC patches
 #   tree.sh rfc-export RFC_DIR TREE_DIR       write RFC_DIR from branch 'rfc'
+#   tree.sh fix    FIX_DIR TREE_DIR           branch 'fix-<name of FIX_DIR>' = 'base' + a
+#                                             fix that is not part of the series
 #   tree.sh apply  [SERIES_DIR] KERNEL        apply to a user's tree, all or nothing;
 #                                             without SERIES_DIR the one for its version
 #   tree.sh series KERNEL                     the series directory for a tree's version
@@ -172,6 +174,23 @@ cmd_rfc() {
 	say "$dir: branch 'rfc' = series + $(git -C "$dir" rev-list --count series..rfc) commits"
 }
 
+# A fix the lab found outside the series (fixes/<name>/): on the pristine
+# base, so that the lab compares the base with and without it.
+cmd_fix() {
+	fix=$1 dir=$2
+	git -C "$dir" rev-parse -q --verify refs/tags/base >/dev/null || die "no tree in $dir: run 'make tree' first"
+	list=$(patches "$fix")
+	[ -n "$list" ] || die "no patches in $fix"
+	branch=fix-$(basename "$fix")
+	am_identity "$dir"
+	git -C "$dir" am --abort >/dev/null 2>&1 || true
+	git -C "$dir" checkout -q -f -B "$branch" base
+	# shellcheck disable=SC2086
+	git -C "$dir" am -q --committer-date-is-author-date $list ||
+		die "$fix does not apply to the base; 'git -C $dir am --show-current-patch=diff' shows where"
+	say "$dir: branch '$branch' = base + $(git -C "$dir" rev-list --count "base..$branch") commits"
+}
+
 # The RFC goes to the same people as the series (its cover letter's To/Cc).
 cmd_rfc_export() {
 	rfc=$1 dir=$2
@@ -285,6 +304,7 @@ tree) [ $# -eq 3 ] || die "usage: tree.sh tree BASE SERIES_DIR TREE_DIR"; cmd_tr
 export) [ $# -eq 3 ] || die "usage: tree.sh export BASE SERIES_DIR TREE_DIR"; cmd_export "$@" ;;
 rfc) [ $# -eq 2 ] || die "usage: tree.sh rfc RFC_DIR TREE_DIR"; cmd_rfc "$@" ;;
 rfc-export) [ $# -eq 2 ] || die "usage: tree.sh rfc-export RFC_DIR TREE_DIR"; cmd_rfc_export "$@" ;;
+fix) [ $# -eq 2 ] || die "usage: tree.sh fix FIX_DIR TREE_DIR"; cmd_fix "$@" ;;
 apply)
 	case $# in
 	1) s=$(cmd_series "$1"); say "$1 is Linux $(tree_version "$1"): applying $s"; cmd_apply "$s" "$1" ;;

@@ -58,6 +58,29 @@ def prepare_rfc(base):
                        f"applying {rdir} on top of the series")
 
 
+def fix_dir(name):
+    return os.path.join(ROOT, "fixes", name)
+
+
+def fix_names():
+    d = os.path.join(ROOT, "fixes")
+    return sorted(n for n in os.listdir(d) if glob.glob(os.path.join(d, n, "0001-*.patch"))) \
+        if os.path.isdir(d) else []
+
+
+def prepare_fix(base, name):
+    """Branch 'fix-<name>' = 'base' + fixes/<name>/ (scripts/tree.sh fix):
+    a fix the lab found outside the series, compared with the pristine base."""
+    tree = prepare_tree(base)
+    if name not in fix_names():
+        raise ConfigError(f"no fix '{name}' in fixes/ (have: {', '.join(fix_names()) or 'none'})")
+    fdir = fix_dir(name)
+    digest = hashlib.sha256(git(tree, "rev-parse", "base").encode())
+    return _apply_once(tree, fdir, digest, f"fix-{name}", os.path.join(BUILD, f"tree-{base}-fix-{name}.stamp"),
+                       ["fix", fdir, tree], f"preparing branch fix-{name} in the {base} tree",
+                       f"applying {fdir} to the base")
+
+
 def _apply_once(tree, pdir, digest, branch, stampf, args, message, what):
     """Run scripts/tree.sh with args unless branch exists and the patches
     in pdir (on top of what digest holds already) are those of the last time."""
@@ -148,7 +171,7 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     """
     tree = tree or tree_dir(base)
     label = label or base
-    rev = REVS[kernel]
+    rev = REVS.get(kernel, kernel)    # fix-<name>: the branch of prepare_fix()
     frags = fragments(arch, base)
     obj = os.path.join(BUILD, "obj", label, arch.name)
     out = os.path.join(BUILD, "images", label, arch.name, kernel)
@@ -164,7 +187,7 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     git(tree, "checkout", "-q", "-f", rev)
     os.makedirs(obj, exist_ok=True)
     what = f"building {label} {arch.name} {kernel}"
-    log(what + (" (incremental: only what the series touches)" if kernel != "base" and
+    log(what + (" (incremental: only what differs from the last build)" if kernel != "base" and
                 os.path.exists(os.path.join(obj, "vmlinux")) else ""))
     logf = os.path.join(BUILD, "obj", label, f"{arch.name}-{kernel}.log")
     if kconfig:

@@ -178,15 +178,22 @@ def run_scenario(arch, images, sc, opts, logdir):
 
 
 def prepare(arch, opts):
-    """Build (or reuse) both kernels and their initramfs."""
+    """Build (or reuse) both kernels and their initramfs.
+
+    With opts.fix, 'patched' is the base plus fixes/<fix>/ instead of the series.
+    """
+    fix = getattr(opts, "fix", None)
     if opts.tree:
         tree = opts.tree
+    elif fix:
+        tree = kernel.prepare_fix(opts.base, fix)
     else:
         tree = kernel.prepare_tree(opts.base)
     kernel.fetch_kexec_tools(arch)
     images = {}
     for k in kernel.KERNELS:
-        images[k] = image_set(arch, kernel.build(opts.base, arch, k, tree=tree, kconfig=opts.kconfig,
+        name = f"fix-{fix}" if fix and k == "patched" else k
+        images[k] = image_set(arch, kernel.build(opts.base, arch, name, tree=tree, kconfig=opts.kconfig,
                                                  label=opts.label))
     return images
 
