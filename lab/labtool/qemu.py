@@ -1,8 +1,12 @@
 """Boot one VM and capture its serial console. The only module that knows QEMU."""
 
+import bisect
 import os
 import re
+import shutil
+import socket
 import subprocess
+import tempfile
 import time
 
 from .util import BUILD, LabError, run
@@ -69,6 +73,68 @@ def ram2m_dtb(arch, smp_arg):
     return out
 
 
+# Console lines after which the lab saves every vCPU's registers (QEMU
+# monitor, 'info registers -a') to <log>.regs: a CPU the kernel waited
+# for in vain is still somewhere, and that says where.
+SNAPSHOT_ON = ("is stuck", "failed to come online")
+
+
+def _monitor(path, command):
+    """One QEMU monitor command over its unix socket; its output."""
+    out = b""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2)
+        s.connect(path)
+        s.sendall(command.encode() + b"\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            out += data
+    return out.decode(errors="replace")
+
+
+def _wait(p, logfile, monitor, timeout):
+    """Wait for QEMU like communicate(timeout=...), saving the vCPUs'
+    registers once if the console shows a line of SNAPSHOT_ON."""
+    end = time.monotonic() + timeout
+    snapped = False
+    seen = 0    # bytes of the log already searched, up to its last newline
+    while True:
+        try:
+            return p.communicate(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > end:
+                raise
+        if snapped:
+            continue
+        try:
+            with open(logfile, "rb") as f:
+                f.seek(seen)
+                chunk = f.read()
+        except OSError:
+            continue
+        chunk = chunk[:chunk.rfind(b"\n") + 1]
+        seen += len(chunk)
+        text = chunk.decode(errors="replace")
+        line = next((l for l in text.splitlines() if any(m in l for m in SNAPSHOT_ON)), None)
+        if line:
+            snapped = True
+            try:
+                regs = _monitor(monitor, "info registers -a")
+            except OSError as e:
+                regs = f"QEMU monitor not reachable: {e}"
+            with open(logfile + ".regs", "w") as f:
+                # Without the monitor's banner and the echo of the command.
+                regs = "\n".join(l for l in regs.replace("\r", "").splitlines()
+                                 if not l.startswith(("QEMU ", "(qemu)")))
+                f.write(f"after: {line.strip()}\n{regs}\n")
+
+
 def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True):
     """Run QEMU until the guest ends it (-no-reboot) or timeout.
 
@@ -76,8 +142,13 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     """
     smp_arg = f"{smp},{topology}" if topology else str(smp)
     dtb = ["-dtb", ram2m_dtb(arch, smp_arg)] if arch.dtb_fix == "ram2m" and dtb_fix else []
+    # A unix socket path has to fit in 108 bytes: not next to the log.
+    mondir = tempfile.mkdtemp(prefix="lab-qemu-")
+    monitor = os.path.join(mondir, "monitor")
+    if os.path.exists(logfile + ".regs"):
+        os.unlink(logfile + ".regs")
     cmd = [arch.qemu, *arch.qemu_args, *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
-           "-display", "none", "-monitor", "none", "-serial", f"file:{logfile}",
+           "-display", "none", "-monitor", f"unix:{monitor},server,nowait", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
     # QEMU's own log next to the console log: on x86 its cpu_reset log
     # says whether a VM that ended silently took a triple fault.
@@ -89,17 +160,59 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
     except FileNotFoundError:
+        shutil.rmtree(mondir, ignore_errors=True)
         raise LabError(f"{arch.qemu} not found (run 'make deps')")
     timed_out = False
     try:
-        _, err = p.communicate(timeout=timeout)
+        _, err = _wait(p, logfile, monitor, timeout)
     except subprocess.TimeoutExpired:
         p.kill()
         _, err = p.communicate()
         timed_out = True
+    finally:
+        shutil.rmtree(mondir, ignore_errors=True)
     secs = time.monotonic() - start
     if not timed_out and p.returncode not in (0,):
         raise LabError(f"{arch.qemu} failed (exit {p.returncode}): {err.decode(errors='replace')[-500:]}")
     with open(logfile, errors="replace") as f:
         text = f.read()
     return text, secs, timed_out
+
+
+def _symbols(vmlinux, nm):
+    """Sorted (address, name) of vmlinux's text symbols, or []."""
+    try:
+        out = subprocess.run([nm, "-n", vmlinux], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    syms = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "tTwW":
+            syms.append((int(parts[0], 16), parts[2]))
+    return syms
+
+
+def snapshot_summary(logfile, vmlinux, nm):
+    """Where each vCPU was in <log>.regs ('CPU#2 kexec_wait+0x10'), or ''."""
+    try:
+        with open(logfile + ".regs", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    blocks = re.split(r"^CPU#(\d+)\s*$", text, flags=re.M)
+    syms = None
+    where = []
+    for cpu, block in zip(blocks[1::2], blocks[2::2]):
+        m = re.search(r"(?:\bNIP|\bPC=|\bRIP=|\bpc)\s*([0-9a-f]{8,16})\b", block)
+        if not m:
+            continue
+        addr = int(m.group(1), 16)
+        if syms is None:
+            syms = _symbols(vmlinux, nm)
+        name = f"{addr:#x}"
+        i = bisect.bisect_right(syms, (addr, "\uffff")) - 1
+        if i >= 0 and addr - syms[i][0] < 0x100000:
+            name = f"{syms[i][1]}+{addr - syms[i][0]:#x}"
+        where.append(f"CPU#{cpu} {name}")
+    return ", ".join(where)

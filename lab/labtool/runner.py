@@ -87,9 +87,19 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
             f"kernel with the real BSP halted (last line: {last[:80]}); repeating the run")
     if repeated:
         evidence += f" [repeated after x86 reset: {', '.join(repeated)}]"
+    evidence += snapshot_note(arch, img, logfile)
     counters = dict(counters[0]) if counters else {}
     counters["x86_resets"] = len(repeated)
     return ok, evidence, counters, logfile, secs
+
+
+def snapshot_note(arch, img, logfile):
+    """Where the vCPUs were when a CPU failed to come up (qemu.SNAPSHOT_ON), or ''."""
+    if not os.path.exists(logfile + ".regs"):
+        return ""
+    vmlinux = os.path.join(os.path.dirname(img["image"]), "vmlinux")
+    where = qemu.snapshot_summary(logfile, vmlinux, f"{arch.cross}nm")
+    return f" [vCPUs then: {where or 'see'} {os.path.basename(logfile)}.regs]"
 
 
 # A known, not understood x86 failure: see parser.Log.silent_reset_without_bsp().

@@ -67,6 +67,7 @@ def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline=""):
                                           runner.timeout_for(sc))
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
         ok, evidence, n = check_session(run, sc, kname)
+        evidence += runner.snapshot_note(arch, img, logfile)
         sessions += 1
         done += n
         kernels += len([x for x in run.log.generations if x.boot])

@@ -1,0 +1,52 @@
+"""qemu.py's vCPU snapshot, on a recorded one (no VM)."""
+
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from labtool import qemu  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+REGS = os.path.join(DATA, "ppc64le-patched-rcpu-offline-stuck.log.regs")
+
+
+class Snapshot(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.log = os.path.join(self.tmp, "x.log")
+        shutil.copy(REGS, self.log + ".regs")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_where_without_symbols(self):
+        # A ppc64le kexec'd kernel gave up on CPU 1 (hardware thread 2);
+        # QEMU's CPU#2 was still spinning in the old kernel's kexec_wait.
+        where = qemu.snapshot_summary(self.log, os.path.join(self.tmp, "no-vmlinux"), "nm")
+        self.assertEqual(where, "CPU#0 0xc000000000084b98, CPU#1 0xc000000000084b98, "
+                                "CPU#2 0xc00000000001fa10, CPU#3 0xc000000000084b98")
+
+    def test_where_with_symbols(self):
+        nm = os.path.join(self.tmp, "nm")
+        with open(nm, "w") as f:
+            f.write("#!/bin/sh\nprintf 'c00000000001fa00 T kexec_wait\\n"
+                    "c00000000001fa34 t kexec_flag\\nc000000000084b80 T plpar_hcall_norets_notrace\\n'\n")
+        os.chmod(nm, 0o755)
+        where = qemu.snapshot_summary(self.log, "vmlinux", nm)
+        self.assertIn("CPU#2 kexec_wait+0x10", where)
+        self.assertIn("CPU#0 plpar_hcall_norets_notrace+0x18", where)
+
+    def test_no_snapshot(self):
+        os.unlink(self.log + ".regs")
+        self.assertEqual(qemu.snapshot_summary(self.log, "vmlinux", "nm"), "")
+
+    def test_triggers(self):
+        self.assertTrue(any(m in "[   26.068241] Processor 1 is stuck." for m in qemu.SNAPSHOT_ON))
+
+
+if __name__ == "__main__":
+    unittest.main()
