@@ -7,7 +7,8 @@
 #                     lab's unit tests, the lab on 6.12 (x86_64, arm64) and
 #                     a smoke run of the 6.1 backport (arm64)
 #   make check-full   every scenario on 6.12 and 6.1, x86_64, arm64 and
-#                     riscv64, and arm on 6.12: more than CI's budget on 2 cores
+#                     riscv64, and arm and ppc64le on 6.12: more than CI's
+#                     budget on 2 cores
 #   make bench        time the kexec shutdown path, base vs v5 vs the RFC
 #                     (rfc/fast-teardown/; arm64, riscv64), 2, 4, 8 vCPUs
 #   make torture      ARCH=arm64|riscv64: KEXECS (200) kexecs under the
@@ -43,7 +44,7 @@ GENS      ?= 3
 # the full 6.1 matrix is make check-full.
 CHECK_RUNS ?= 6.12:x86_64 6.12:arm64 6.12:riscv64:kexec-storm+teardown-fail+teardown-isolcpus \
               6.1:arm64:teardown-fail+bad-sysfs
-FULL_RUNS  ?= 6.12:x86_64 6.12:arm64 6.12:riscv64 6.12:arm 6.1:x86_64 6.1:arm64 6.1:riscv64
+FULL_RUNS  ?= 6.12:x86_64 6.12:arm64 6.12:riscv64 6.12:arm 6.12:ppc64le 6.1:x86_64 6.1:arm64 6.1:riscv64
 CHECK_ITER ?= 2
 CHECK_GENS ?= 2
 
