@@ -11,7 +11,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from labtool import report, runner, scenarios  # noqa: E402
-from recorded import x86_silent_reset  # noqa: E402
+from recorded import load, x86_silent_reset  # noqa: E402
 
 ARCH = SimpleNamespace(name="x86_64")
 OPTS = SimpleNamespace(label="6.12", base="6.12", smp=4, cmdline="")
@@ -190,6 +190,59 @@ class Repeat(unittest.TestCase):
         (ok, _, counters, _, _), calls, _ = self.boots(["reset", "good"], triple=False)
         self.assertFalse(ok)
         self.assertEqual(len(calls), 1)
+
+
+class RaceRepeat(unittest.TestCase):
+    """A ppc64le CPU left in the old kernel's kexec_wait: repeated and reported."""
+
+    def boots(self, texts, where="CPU#0 plpar_hcall_norets_notrace+0x18, CPU#2 kexec_wait+0x10"):
+        good = load("ppc64le-patched-offline-before-kexec.log")
+        stuck = good.replace("smp: Brought up 1 node, 4 CPUs", "Processor 1 is stuck.", 2)
+        calls = []
+
+        def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True):
+            kind = texts[len(calls)]
+            calls.append(logfile)
+            with open(logfile, "w") as f:
+                f.write(good if kind == "good" else stuck)
+            if kind == "stuck":
+                with open(logfile + ".regs", "w") as f:
+                    f.write("after: Processor 1 is stuck.\n")
+            return (good if kind == "good" else stuck), 1.0, False
+        sc = next(s for s in scenarios.all_scenarios(iterations=1, gens=1) if s.name == "offline-before-kexec")
+        with tempfile.TemporaryDirectory() as d, mock.patch.object(runner.qemu, "boot", boot), \
+                mock.patch.object(runner.qemu, "snapshot_summary", lambda *a: where), \
+                mock.patch.object(runner, "log"):
+            arch = SimpleNamespace(name="ppc64le", console="hvc0", cmdline="", loader="", kprobe_arg1="",
+                                   cross="powerpc64le-linux-gnu-", hwid_source="guest")
+            out = runner.run_one(arch, {"patched": {"image": os.path.join(d, "image"), "initrd": "r"}}, sc,
+                                 "patched", 0, OPTS, d)
+            names = sorted(os.listdir(d))
+        return out, calls, names
+
+    def test_stuck_in_kexec_wait_is_repeated(self):
+        (ok, ev, counters, _, _), calls, names = self.boots(["stuck", "good"])
+        self.assertTrue(ok, ev)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(counters["kexec_flag_races"], 1)
+        self.assertEqual(counters["x86_resets"], 0)
+        self.assertIn("repeated after powerpc kexec_flag race: "
+                      "ppc64le-6.12-patched-offline-before-kexec-0-race1.log", ev)
+        self.assertIn("ppc64le-6.12-patched-offline-before-kexec-0-race1.log.regs", names)
+
+    def test_stuck_elsewhere_is_a_failure(self):
+        # A CPU stuck anywhere but kexec_wait is not the known race.
+        (ok, ev, counters, _, _), calls, _ = self.boots(["stuck", "good"], where="CPU#2 start_secondary+0x40")
+        self.assertFalse(ok)
+        self.assertEqual(len(calls), 1)
+        self.assertIn("Processor 1 is stuck", ev)
+        self.assertIn("start_secondary+0x40", ev)
+
+    def test_three_races_fail(self):
+        (ok, ev, counters, _, _), calls, _ = self.boots(["stuck"] * 3)
+        self.assertFalse(ok)
+        self.assertEqual(len(calls), 3)
+        self.assertEqual(counters["kexec_flag_races"], 2)
 
 
 class Report(unittest.TestCase):
