@@ -75,7 +75,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
         ok, evidence, *counters = sc.check(run, sc)
         shows_it = sc.fail_signature and sc.fail_signature in evidence
-        loss = None if ok or timed_out or shows_it else known_loss(arch, img, run, logfile)
+        loss = None if ok or shows_it else known_loss(arch, img, run, logfile)
         if not loss or len(repeated) == MAX_REPEATS:
             break
         kind, why = loss
@@ -109,8 +109,12 @@ REPEAT_COUNTERS = {"reset": "x86_resets", "race": "kexec_flag_races"}
 
 
 def known_loss(arch, img, run, logfile):
-    """(kind, description) if the failed run is one of REPEAT_KINDS, else None."""
-    last = run.log.silent_reset_without_bsp()
+    """(kind, description) if the failed run is one of REPEAT_KINDS, else None.
+
+    The race may end in a timeout: CPU hotplug then waits for that CPU
+    again and again.
+    """
+    last = None if run.timed_out else run.log.silent_reset_without_bsp()
     if last and triple_fault(logfile):
         return "reset", f"x86 triple fault in a kexec'd kernel with the real BSP halted (last line: {last[:80]})"
     stuck = next((line for _, line in run.log.splats if "is stuck" in line), None)

@@ -205,10 +205,10 @@ class RaceRepeat(unittest.TestCase):
             calls.append(logfile)
             with open(logfile, "w") as f:
                 f.write(good if kind == "good" else stuck)
-            if kind == "stuck":
+            if kind.startswith("stuck"):
                 with open(logfile + ".regs", "w") as f:
                     f.write("after: Processor 1 is stuck.\n")
-            return (good if kind == "good" else stuck), 1.0, False
+            return (good if kind == "good" else stuck), 1.0, kind == "stuck-timeout"
         sc = next(s for s in scenarios.all_scenarios(iterations=1, gens=1) if s.name == "offline-before-kexec")
         with tempfile.TemporaryDirectory() as d, mock.patch.object(runner.qemu, "boot", boot), \
                 mock.patch.object(runner.qemu, "snapshot_summary", lambda *a: where), \
@@ -229,6 +229,12 @@ class RaceRepeat(unittest.TestCase):
         self.assertIn("repeated after powerpc kexec_flag race: "
                       "ppc64le-6.12-patched-offline-before-kexec-0-race1.log", ev)
         self.assertIn("ppc64le-6.12-patched-offline-before-kexec-0-race1.log.regs", names)
+
+    def test_stuck_then_timeout_is_repeated(self):
+        # The storm waits for the stuck CPU at every bring-up: a timeout.
+        (ok, ev, counters, _, _), calls, _ = self.boots(["stuck-timeout", "good"])
+        self.assertTrue(ok, ev)
+        self.assertEqual(counters["kexec_flag_races"], 1)
 
     def test_stuck_elsewhere_is_a_failure(self):
         # A CPU stuck anywhere but kexec_wait is not the known race.
