@@ -391,14 +391,16 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {}, check_selftest, selftest=True, expect={"base": "any", "patched": "pass"},
                  arches=("x86_64", "arm64")),
         # fixes/powerpc-optprobes/: the optprobe detour buffer restores r13,
-        # the paca pointer, after optimized_callback() may have scheduled.
-        # The storm migrates the tasks that hit the lab's probes. The last
+        # the paca pointer, after the task may have been preempted and
+        # migrated. The storm migrates the tasks that hit the lab's probes.
+        # The base kernel does not show it in every run (6 runs on an idle
+        # host showed nothing), so its cell is 'any' and counts all its
+        # runs, as many as the fixed kernel's. The last
         # kprobes-optimization= wins: this undoes lab/arch/ppc64le.conf's.
         Scenario("optprobe-storm", "20 s hotplug storm on every CPU but 0, the lab's kprobes optimized",
                  {"action": "poweroff", "storm": f"1-{last}", "storm_online_file": "1", "lead": "20000"},
                  _ended_with(POWERED_OFF), append="sysctl.debug.kprobes-optimization=1",
-                 iterations=iterations, max_iterations=iterations, fail_signature="splat in generation 0",
-                 expect={"base": "fail", "patched": "pass"}, arches=("ppc64le",),
+                 iterations=iterations, expect={"base": "any", "patched": "pass"}, arches=("ppc64le",),
                  fix="powerpc-optprobes"),
     ] + teardown_scenarios(smp)
 

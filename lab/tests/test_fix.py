@@ -39,10 +39,10 @@ class OptprobeStorm(unittest.TestCase):
 
     def test_expectations(self):
         self.assertEqual(self.sc.arches, ("ppc64le",))
-        self.assertEqual(self.sc.expected("ppc64le", "base"), "fail")
+        # The base shows the bug in some runs only: every run is counted.
+        self.assertEqual(self.sc.expected("ppc64le", "base"), "any")
         self.assertEqual(self.sc.expected("ppc64le", "patched"), "pass")
-        # The base gets up to 6 runs to show it; the fixed kernel runs 6 times.
-        self.assertEqual((self.sc.iterations, self.sc.max_iterations), (6, 6))
+        self.assertEqual(self.sc.iterations, 6)
 
     def test_its_setting_wins(self):
         # ppc64le.conf turns kprobe optimization off for every scenario;
