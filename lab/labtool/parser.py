@@ -112,7 +112,10 @@ class Log:
         g = self.generations[-1] if self.generations else None
         if not g or g.index == 0 or not g.bsp_disabled or g.boot or self.splats:
             return None
-        if any("reboot:" in l or "Kernel panic" in l for l in g.lines):
+        # Not "reboot:" alone: with reboot=s<N> a kernel short of its BSP
+        # may print "reboot: Ignoring the CPU number in reboot= option".
+        if any(m in l for l in g.lines for m in ("reboot: Restarting", "reboot: Power down",
+                                                 "reboot: System halted", "Kernel panic")):
             return None
         return self.last_line
 

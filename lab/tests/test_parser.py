@@ -183,6 +183,16 @@ class Failures(unittest.TestCase):
                           .silent_reset_without_bsp())
         self.assertIsNone(parser.parse(cut.replace("Disabling real BSP", "Disabling"))
                           .silent_reset_without_bsp())
+        self.assertIsNone(parser.parse(cut + "[    1.6] reboot: Restarting system\n")
+                          .silent_reset_without_bsp())
+
+    def test_x86_silent_reset_with_reboot_s(self):
+        # reboot=s3 in a kernel short of its BSP (3 CPUs): reboot.c says it
+        # ignores the CPU number. Still the silent reset (a make check run).
+        text, cut = x86_silent_reset()
+        cut += ("[    0.07] reboot: Ignoring the CPU number in reboot= option. "
+                "CPU 3 exceeds possible cpu number 3\nUnpacking\n")
+        self.assertIn("Unpacking", parser.parse(cut).silent_reset_without_bsp())
 
     def test_missing_cpu_in_new_kernel_fails(self):
         text = load("x86_64-base-offline-before-kexec.log").replace(
