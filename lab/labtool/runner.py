@@ -75,7 +75,8 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
         ok, evidence, *counters = sc.check(run, sc)
         shows_it = sc.fail_signature and sc.fail_signature in evidence
-        loss = None if ok or shows_it else known_loss(arch, img, run, logfile)
+        note = snapshot_note(arch, img, logfile)
+        loss = None if ok or shows_it else known_loss(run, logfile, note)
         if not loss or len(repeated) == MAX_REPEATS:
             break
         kind, why = loss
@@ -86,14 +87,13 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
                 os.replace(logfile + ext, kept + ext)
         repeated.append((kind, os.path.basename(kept)))
         log(f"  {arch.name} {opts.label} {kname:7} {sc.name} run {i + 1}: {why}; repeating the run")
-    for kind, what in REPEAT_KINDS.items():
+    counters = dict(counters[0]) if counters else {}
+    for kind, (counter, what) in REPEATS.items():
         kept = [name for k, name in repeated if k == kind]
         if kept:
             evidence += f" [repeated after {what}: {', '.join(kept)}]"
-    evidence += snapshot_note(arch, img, logfile)
-    counters = dict(counters[0]) if counters else {}
-    for kind, counter in REPEAT_COUNTERS.items():
-        counters[counter] = len([k for k, _ in repeated if k == kind])
+        counters[counter] = len(kept)
+    evidence += note
     return ok, evidence, counters, logfile, secs
 
 
@@ -104,12 +104,13 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
 #   race   powerpc: a CPU missed kexec_flag and stayed in the old kernel's
 #          kexec_wait, where the new kernel's copy of itself to 0 had set
 #          the flag back to 0 (README, ppc64le section); older than the series.
-REPEAT_KINDS = {"reset": "x86 reset", "race": "powerpc kexec_flag race"}
-REPEAT_COUNTERS = {"reset": "x86_resets", "race": "kexec_flag_races"}
+# kind: (counter, what it is called in the evidence)
+REPEATS = {"reset": ("x86_resets", "x86 reset"), "race": ("kexec_flag_races", "powerpc kexec_flag race")}
 
 
-def known_loss(arch, img, run, logfile):
-    """(kind, description) if the failed run is one of REPEAT_KINDS, else None.
+def known_loss(run, logfile, note):
+    """(kind, description) if the failed run is one of REPEATS, else None;
+    note is the run's snapshot_note().
 
     The race may end in a timeout: CPU hotplug then waits for that CPU
     again and again.
@@ -118,7 +119,7 @@ def known_loss(arch, img, run, logfile):
     if last and triple_fault(logfile):
         return "reset", f"x86 triple fault in a kexec'd kernel with the real BSP halted (last line: {last[:80]})"
     stuck = next((line for _, line in run.log.splats if "is stuck" in line), None)
-    if stuck and "kexec_wait+" in snapshot_note(arch, img, logfile):
+    if stuck and "kexec_wait+" in note:
         return "race", (f"{stuck.strip()}, that CPU still in the old kernel's kexec_wait "
                         f"(powerpc kexec_flag race, see README)")
     return None
@@ -133,7 +134,7 @@ def snapshot_note(arch, img, logfile):
     return f" [vCPUs then: {where or 'see'} {os.path.basename(logfile)}.regs]"
 
 
-# How often one run is repeated after a failure of REPEAT_KINDS.
+# How often one run is repeated after a failure of REPEATS.
 MAX_REPEATS = 2
 
 
@@ -209,12 +210,10 @@ def run_scenario(arch, images, sc, opts, logdir):
                     st["other_fail"] = evidence
                 else:
                     evidence += f" ({name}={total} over {st['runs']} runs)"
-        resets = st["counters"].get("x86_resets", 0)
-        if resets:
-            evidence = f"{evidence} ({resets} run(s) repeated after an x86 reset, see README)"
-        races = st["counters"].get("kexec_flag_races", 0)
-        if races:
-            evidence = f"{evidence} ({races} run(s) repeated after the powerpc kexec_flag race, see README)"
+        for counter, what in REPEATS.values():
+            n = st["counters"].get(counter, 0)
+            if n:
+                evidence = f"{evidence} ({n} run(s) repeated after the {what}, see README)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
                             st["runs"], failed, st["logs"], bool(st["other_fail"]))
     return results
