@@ -15,7 +15,10 @@
 #                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
 #                     TGENS (25) per QEMU session; fails on any splat;
 #                     TMIN=N stops after N minutes (the count is printed),
-#                     TCMDLINE="..." extra kernel parameters
+#                     TCMDLINE="..." extra kernel parameters,
+#                     TICOUNT (0): QEMU -icount shift, the guest clock
+#                     counts instructions (one host thread); 'off' for
+#                     multi-threaded TCG on the host clock
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make fix          a bug the lab found outside the series, fixes/$(FIX)/
 #                     (powerpc-optprobes): its scenarios on FIX_ARCH (ppc64le),
@@ -107,12 +110,13 @@ TSMP   ?= 8
 TGENS  ?= 25
 TMIN   ?= 0
 TCMDLINE ?=
+TICOUNT ?= 0
 
 bench: deps
 	$(LAB) bench --base $(BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
 
 torture: deps
-	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)"
+	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT)
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

@@ -85,7 +85,8 @@ def cmd_torture(a):
     from labtool import torture
     rc = 0
     for n in csv(a.arch):
-        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, a.kernel, a.cmdline)
+        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, a.kernel, a.cmdline,
+                              None if a.icount == "off" else int(a.icount))
     return rc
 
 
@@ -133,10 +134,14 @@ def main(argv=None):
     o.add_argument("--minutes", type=float, default=0, help="stop after this much time (0: no limit)")
     o.add_argument("--kernel", default="rfc", choices=("base", "patched", "rfc"))
     o.add_argument("--cmdline", default="", help="extra kernel parameters for every generation")
+    o.add_argument("--icount", default="0", help="QEMU -icount shift (0-10): the guest clock counts "
+                   "instructions, not host time; 'off': multi-threaded TCG on the host clock")
     o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
     a = p.parse_args(argv)
+    if a.cmd == "torture" and a.icount != "off" and not a.icount.isdigit():
+        p.error(f"--icount {a.icount!r}: a shift from 0 to 10, or 'off'")
     if a.cmd == "run" and not 1 <= a.smp <= 16:
         p.error("--smp must be between 1 and 16")
     try:

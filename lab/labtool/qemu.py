@@ -135,9 +135,28 @@ def _wait(p, logfile, monitor, timeout):
                 f.write(f"after: {line.strip()}\n{regs}\n")
 
 
-def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True):
+def icount_args(arch, shift):
+    """QEMU arguments for instruction-counted guest time, or [] for None.
+
+    With -icount QEMU runs every vCPU in one host thread, in turns, and the
+    guest's clock advances by 2**shift ns per instruction executed instead
+    of with the host's clock: a vCPU the host does not run for a while sees
+    no time pass, so the guest's watchdogs measure guest work, not host
+    load. The vCPUs are interleaved, not parallel.
+    """
+    if shift is None:
+        return []
+    if not 0 <= shift <= 10:
+        raise LabError(f"icount shift {shift}: QEMU takes 0 to 10")
+    if "-icount" in arch.qemu_args:
+        raise LabError(f"{arch.name}: its qemu_args set -icount already")
+    return ["-icount", f"shift={shift},sleep=on"]
+
+
+def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True, icount=None):
     """Run QEMU until the guest ends it (-no-reboot) or timeout.
 
+    icount: None, or the shift of icount_args().
     Returns (console text, seconds, timed_out).
     """
     smp_arg = f"{smp},{topology}" if topology else str(smp)
@@ -147,7 +166,7 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     monitor = os.path.join(mondir, "monitor")
     if os.path.exists(logfile + ".regs"):
         os.unlink(logfile + ".regs")
-    cmd = [arch.qemu, *arch.qemu_args, *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
+    cmd = [arch.qemu, *arch.qemu_args, *icount_args(arch, icount), *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
            "-display", "none", "-monitor", f"unix:{monitor},server,nowait", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
     # QEMU's own log next to the console log: on x86 its cpu_reset log

@@ -42,9 +42,24 @@ def check_session(run, sc, kname="rfc"):
     return True, evidence, n
 
 
-def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline=""):
+def storm_ops(run):
+    """CPU hotplug operations the storms got through (first steps of
+    bring-ups and teardowns), in every generation of a session."""
+    return sum(1 for g in run.log.generations for e in g.events
+               if e.name in ("lab_up_start", "lab_down_start"))
+
+
+def mode(icount):
+    """How QEMU ran the vCPUs, for the report lines."""
+    if icount is None:
+        return "multi-threaded TCG, host clock"
+    return f"icount shift={icount}: one host thread, vCPUs interleaved, guest clock 2^{icount} ns per instruction"
+
+
+def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline="", icount=None):
     if kexecs < 1 or gens < 1:
         raise LabError("--kexecs and --gens must be at least 1")
+    qemu.icount_args(arch, icount)     # bad input fails before any build
     if kname == "rfc" and arch.name not in bench.RFC_ARCHES:
         raise LabError(f"no rfc kernel for {arch.name} (have: {', '.join(bench.RFC_ARCHES)})")
     images = bench.prepare(arch, base)
@@ -53,7 +68,8 @@ def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline=""):
     os.makedirs(outdir, exist_ok=True)
     start = time.monotonic()
     done = sessions = 0
-    kernels = 0
+    kernels = ops = 0
+    log(f"torture {arch.name} {kname} smp={smp}: {mode(icount)}")
     while done < kexecs:
         if minutes and time.monotonic() - start > minutes * 60:
             log(f"torture: time budget of {minutes} min used up")
@@ -64,22 +80,24 @@ def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline=""):
         text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp,
                                           qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline) if x)),
                                           logfile,
-                                          runner.timeout_for(sc))
+                                          runner.timeout_for(sc), icount=icount)
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
         ok, evidence, n = check_session(run, sc, kname)
         evidence += runner.snapshot_note(arch, img, logfile)
         sessions += 1
         done += n
         kernels += len([x for x in run.log.generations if x.boot])
+        ops += storm_ops(run)
         log(f"torture {arch.name} {kname} smp={smp} session {sessions}: {evidence} ({fmt_secs(secs)})")
         if not ok:
             print(f"torture {arch.name} {kname} smp={smp}: FAILED in session {sessions} ({logfile}): {evidence}")
             print(f"torture {arch.name} {kname} smp={smp}: {done} kexecs done before the failure")
             return 1
     wall = fmt_secs(time.monotonic() - start)
-    extra = f" (extra kernel parameters: {cmdline})" if cmdline else ""
-    line = (f"torture {arch.name} {kname} smp={smp}{extra}: {done} kexecs in {sessions} sessions under the hotplug "
-            f"storm, {kernels} kernels booted with {smp}/{smp} CPUs online, 0 failures, {wall}")
+    extra = f", extra kernel parameters: {cmdline}" if cmdline else ""
+    line = (f"torture {arch.name} {kname} smp={smp} ({mode(icount)}{extra}): {done} kexecs in {sessions} sessions "
+            f"under the hotplug storm ({ops} CPU hotplug operations), {kernels} kernels booted with {smp}/{smp} "
+            f"CPUs online, 0 failures, {wall}")
     print(line)
     with open(os.path.join(outdir, f"{arch.name}-{kname}-smp{smp}.txt"), "w") as f:
         f.write(line + "\n")

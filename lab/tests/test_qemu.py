@@ -50,3 +50,23 @@ class Snapshot(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Icount(unittest.TestCase):
+    class Arch:
+        name = "arm64"
+        qemu_args = ["-machine", "virt", "-accel", "tcg"]
+
+    def test_args(self):
+        self.assertEqual(qemu.icount_args(self.Arch, None), [])
+        self.assertEqual(qemu.icount_args(self.Arch, 0), ["-icount", "shift=0,sleep=on"])
+
+    def test_bad_shift(self):
+        with self.assertRaises(qemu.LabError):
+            qemu.icount_args(self.Arch, 11)
+
+    def test_arch_with_icount(self):
+        # mips64el sets -icount in its .conf: a second one is refused.
+        a = type("A", (), {"name": "mips64el", "qemu_args": ["-icount", "shift=auto"]})
+        with self.assertRaises(qemu.LabError):
+            qemu.icount_args(a, 0)
