@@ -18,7 +18,9 @@
 #                     TCMDLINE="..." extra kernel parameters,
 #                     TICOUNT (0): QEMU -icount shift, the guest clock
 #                     counts instructions (one host thread); 'off' for
-#                     multi-threaded TCG on the host clock
+#                     multi-threaded TCG on the host clock;
+#                     TKERNEL (rfc): rfc, patched, base, or several
+#                     (rfc,patched) whose sessions alternate
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make fix          a bug the lab found outside the series, fixes/$(FIX)/
 #                     (powerpc-optprobes): its scenarios on FIX_ARCH (ppc64le),
@@ -111,12 +113,13 @@ TGENS  ?= 25
 TMIN   ?= 0
 TCMDLINE ?=
 TICOUNT ?= 0
+TKERNEL ?= rfc
 
 bench: deps
 	$(LAB) bench --base $(BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
 
 torture: deps
-	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT)
+	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT) --kernel $(TKERNEL)
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

@@ -85,7 +85,7 @@ def cmd_torture(a):
     from labtool import torture
     rc = 0
     for n in csv(a.arch):
-        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, a.kernel, a.cmdline,
+        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, tuple(csv(a.kernel)), a.cmdline,
                               None if a.icount == "off" else int(a.icount))
     return rc
 
@@ -132,7 +132,8 @@ def main(argv=None):
     o.add_argument("--kexecs", type=int, default=200, help="kexecs to do in all")
     o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")
     o.add_argument("--minutes", type=float, default=0, help="stop after this much time (0: no limit)")
-    o.add_argument("--kernel", default="rfc", choices=("base", "patched", "rfc"))
+    o.add_argument("--kernel", default="rfc", help="rfc, patched (v5) or base; several, comma-separated "
+                   "(e.g. rfc,patched): their sessions alternate")
     o.add_argument("--cmdline", default="", help="extra kernel parameters for every generation")
     o.add_argument("--icount", default="0", help="QEMU -icount shift (0-10): the guest clock counts "
                    "instructions, not host time; 'off': multi-threaded TCG on the host clock")
@@ -140,6 +141,8 @@ def main(argv=None):
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
     a = p.parse_args(argv)
+    if a.cmd == "torture" and not set(csv(a.kernel)) <= {"base", "patched", "rfc"}:
+        p.error(f"--kernel {a.kernel!r}: rfc, patched or base, comma-separated")
     if a.cmd == "torture" and a.icount != "off" and not a.icount.isdigit():
         p.error(f"--icount {a.icount!r}: a shift from 0 to 10, or 'off'")
     if a.cmd == "run" and not 1 <= a.smp <= 16:

@@ -56,52 +56,83 @@ def mode(icount):
     return f"icount shift={icount}: one host thread, vCPUs interleaved, guest clock 2^{icount} ns per instruction"
 
 
-def main(arch, base, smp, kexecs, gens, minutes, kname="rfc", cmdline="", icount=None):
+class Tally:
+    """One kernel's sessions in a torture run."""
+
+    def __init__(self, kname):
+        self.kname = kname
+        self.done = self.sessions = self.kernels = self.ops = 0
+        self.failed = None     # (session, logfile, evidence) of the failure
+
+
+def session(arch, img, t, smp, gens, cmdline, icount, outdir):
+    """One QEMU session of gens kexecs on one kernel; updates t."""
+    sc = scenarios.select(["kexec-storm"], iterations=1, gens=gens, smp=smp)[0]
+    logfile = os.path.join(outdir, f"{arch.name}-{t.kname}-smp{smp}-{t.sessions}.log")
+    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp,
+                                      qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline)
+                                                                  if x)),
+                                      logfile, runner.timeout_for(sc), icount=icount)
+    run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
+    ok, evidence, n = check_session(run, sc, t.kname)
+    evidence += runner.snapshot_note(arch, img, logfile)
+    t.sessions += 1
+    t.done += n
+    t.kernels += len([x for x in run.log.generations if x.boot])
+    t.ops += storm_ops(run)
+    log(f"torture {arch.name} {t.kname} smp={smp} session {t.sessions}: {evidence} ({fmt_secs(secs)})")
+    if not ok:
+        t.failed = (t.sessions, logfile, evidence)
+
+
+def main(arch, base, smp, kexecs, gens, minutes, knames=("rfc",), cmdline="", icount=None):
+    """Sessions until every kernel in knames has done kexecs kexecs or
+    failed once; with more than one kernel their sessions alternate, so
+    that the host's noise hits them alike. 0 when all of them made it."""
+    if isinstance(knames, str):
+        knames = (knames,)
     if kexecs < 1 or gens < 1:
         raise LabError("--kexecs and --gens must be at least 1")
+    if not knames or len(set(knames)) != len(knames):
+        raise LabError(f"--kernel {','.join(knames)}: name each kernel once")
     qemu.icount_args(arch, icount)     # bad input fails before any build
-    if kname == "rfc" and arch.name not in bench.RFC_ARCHES:
+    if "rfc" in knames and arch.name not in bench.RFC_ARCHES:
         raise LabError(f"no rfc kernel for {arch.name} (have: {', '.join(bench.RFC_ARCHES)})")
     images = bench.prepare(arch, base)
-    img = images[kname]
     outdir = os.path.join(BUILD, "torture")
     os.makedirs(outdir, exist_ok=True)
     start = time.monotonic()
-    done = sessions = 0
-    kernels = ops = 0
-    log(f"torture {arch.name} {kname} smp={smp}: {mode(icount)}")
-    while done < kexecs:
+    tallies = [Tally(k) for k in knames]
+    log(f"torture {arch.name} {','.join(knames)} smp={smp}: {mode(icount)}")
+    while True:
+        todo = [t for t in tallies if not t.failed and t.done < kexecs]
+        if not todo:
+            break
         if minutes and time.monotonic() - start > minutes * 60:
             log(f"torture: time budget of {minutes} min used up")
             break
-        g = min(gens, kexecs - done)
-        sc = scenarios.select(["kexec-storm"], iterations=1, gens=g, smp=smp)[0]
-        logfile = os.path.join(outdir, f"{arch.name}-{kname}-smp{smp}-{sessions}.log")
-        text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp,
-                                          qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline) if x)),
-                                          logfile,
-                                          runner.timeout_for(sc), icount=icount)
-        run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
-        ok, evidence, n = check_session(run, sc, kname)
-        evidence += runner.snapshot_note(arch, img, logfile)
-        sessions += 1
-        done += n
-        kernels += len([x for x in run.log.generations if x.boot])
-        ops += storm_ops(run)
-        log(f"torture {arch.name} {kname} smp={smp} session {sessions}: {evidence} ({fmt_secs(secs)})")
-        if not ok:
-            print(f"torture {arch.name} {kname} smp={smp}: FAILED in session {sessions} ({logfile}): {evidence}")
-            print(f"torture {arch.name} {kname} smp={smp}: {done} kexecs done before the failure")
-            return 1
+        for t in todo:
+            session(arch, images[t.kname], t, smp, min(gens, kexecs - t.done), cmdline, icount, outdir)
     wall = fmt_secs(time.monotonic() - start)
     extra = f", extra kernel parameters: {cmdline}" if cmdline else ""
-    line = (f"torture {arch.name} {kname} smp={smp} ({mode(icount)}{extra}): {done} kexecs in {sessions} sessions "
-            f"under the hotplug storm ({ops} CPU hotplug operations), {kernels} kernels booted with {smp}/{smp} "
-            f"CPUs online, 0 failures, {wall}")
-    print(line)
-    with open(os.path.join(outdir, f"{arch.name}-{kname}-smp{smp}.txt"), "w") as f:
-        f.write(line + "\n")
-    if done < kexecs:
-        print(f"torture {arch.name} {kname} smp={smp}: INCOMPLETE: {done} of {kexecs} kexecs")
-        return 1
-    return 0
+    rc = 0
+    lines = []
+    for t in tallies:
+        head = f"torture {arch.name} {t.kname} smp={smp} ({mode(icount)}{extra})"
+        if t.failed:
+            n, logfile, evidence = t.failed
+            lines.append(f"{head}: FAILED in session {n} ({logfile}): {evidence}")
+            lines.append(f"{head}: {t.done} kexecs in {t.sessions} sessions, the failed one included")
+            rc = 1
+            continue
+        lines.append(f"{head}: {t.done} kexecs in {t.sessions} sessions under the hotplug storm "
+                     f"({t.ops} CPU hotplug operations), {t.kernels} kernels booted with {smp}/{smp} CPUs online, "
+                     f"0 failures")
+        if t.done < kexecs:
+            lines.append(f"{head}: INCOMPLETE: {t.done} of {kexecs} kexecs")
+            rc = 1
+    lines.append(f"torture {arch.name}: {wall} in all")
+    print("\n".join(lines))
+    with open(os.path.join(outdir, f"{arch.name}-{'-'.join(knames)}-smp{smp}.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return rc

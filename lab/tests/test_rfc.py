@@ -124,5 +124,56 @@ class Torture(unittest.TestCase):
         self.assertTrue(ok, evidence)
 
 
+class Alternate(unittest.TestCase):
+    """torture.main() with several kernels, QEMU replaced by recordings."""
+
+    def setUp(self):
+        import tempfile
+        self.tmp = tempfile.mkdtemp()
+        self.saved = (bench.prepare, torture.qemu.boot, torture.BUILD, torture.runner.snapshot_note)
+        with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
+            self.good = f.read()
+        self.calls = []
+        bad = {"patched"}
+
+        def boot(arch, image, initrd, smp, append, logfile, timeout, icount=None):
+            self.calls.append((image, icount))
+            text = self.good
+            if image in bad and len([c for c in self.calls if c[0] == image]) == 2:
+                text = before_jump("[   10.000000] WARNING: CPU: 1 PID: 1 at kernel/cpu.c:1 x+0x0/0x10")
+            return text, 1.0, False
+
+        bench.prepare = lambda arch, base: {k: {"image": k, "initrd": "", "tools": False} for k in ("rfc", "patched")}
+        torture.qemu.boot = boot
+        torture.BUILD = self.tmp
+        torture.runner.snapshot_note = lambda arch, img, logfile: ""
+
+    def tearDown(self):
+        import shutil
+        bench.prepare, torture.qemu.boot, torture.BUILD, torture.runner.snapshot_note = self.saved
+        shutil.rmtree(self.tmp)
+
+    def test_sessions_alternate_and_a_failure_stops_one_kernel(self):
+        from labtool import arch as archmod
+        arch = archmod.load("arm64")
+        rc = torture.main(arch, "6.12", 8, 6, 2, 0, ("rfc", "patched"), icount=0)
+        self.assertEqual(rc, 1)
+        # rfc, patched, rfc, patched (fails), rfc: then rfc has its 6.
+        self.assertEqual([c[0] for c in self.calls], ["rfc", "patched", "rfc", "patched", "rfc"])
+        self.assertTrue(all(c[1] == 0 for c in self.calls))
+        with open(os.path.join(self.tmp, "torture", "arm64-rfc-patched-smp8.txt")) as f:
+            out = f.read()
+        self.assertIn("torture arm64 rfc smp=8 (icount shift=0", out)
+        self.assertIn(": 6 kexecs in 3 sessions", out)
+        self.assertIn("patched smp=8 (icount shift=0: one host thread, vCPUs interleaved, guest clock 2^0 ns per "
+                      "instruction): 4 kexecs in 2 sessions, the failed one included", out)
+        self.assertIn("FAILED in session 2", out)
+
+    def test_bad_kernel_list(self):
+        arch = SimpleNamespace(name="arm64", qemu_args=[])
+        with self.assertRaises(torture.LabError):
+            torture.main(arch, "6.12", 8, 6, 2, 0, ("rfc", "rfc"))
+
+
 if __name__ == "__main__":
     unittest.main()
