@@ -16,9 +16,10 @@
 #                     TGENS (25) per QEMU session; fails on any splat;
 #                     TMIN=N stops after N minutes (the count is printed),
 #                     TCMDLINE="..." extra kernel parameters,
-#                     TICOUNT (0): QEMU -icount shift, the guest clock
+#                     TICOUNT: QEMU -icount shift, the guest clock
 #                     counts instructions (one host thread); 'off' for
-#                     multi-threaded TCG on the host clock;
+#                     multi-threaded TCG on the host clock; 'arch' (the
+#                     default): torture_icount in the arch's .conf, else 0;
 #                     TKERNEL (rfc): rfc, patched, base, or several
 #                     (rfc,patched) whose sessions alternate
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
@@ -112,7 +113,7 @@ TSMP   ?= 8
 TGENS  ?= 25
 TMIN   ?= 0
 TCMDLINE ?=
-TICOUNT ?= 0
+TICOUNT ?= arch
 TKERNEL ?= rfc
 
 bench: deps

@@ -3,7 +3,7 @@
 
   lab.py run   [--arch x86_64,arm64] [--base 6.12] [--scenarios a,b] ...
   lab.py bench [--arch ...] [--smp 2,4,8] [--runs 5]
-  lab.py torture [--arch arm64] [--smp 8] [--kexecs 200] [--gens 25]
+  lab.py torture [--arch arm64] [--smp 8] [--kexecs 200] [--gens 25] [--kernel rfc,patched] [--icount arch|0|off]
   lab.py test  (the lab's own unit tests, on recorded logs)
 """
 
@@ -85,8 +85,11 @@ def cmd_torture(a):
     from labtool import torture
     rc = 0
     for n in csv(a.arch):
-        rc |= torture.main(archmod.load(n), a.base, a.smp, a.kexecs, a.gens, a.minutes, tuple(csv(a.kernel)), a.cmdline,
-                              None if a.icount == "off" else int(a.icount))
+        arch = archmod.load(n)
+        # "arch": what the arch's .conf says (torture_icount), else shift 0.
+        icount = (arch.torture_icount or "0") if a.icount == "arch" else a.icount
+        rc |= torture.main(arch, a.base, a.smp, a.kexecs, a.gens, a.minutes, tuple(csv(a.kernel)), a.cmdline,
+                           None if icount == "off" else int(icount))
     return rc
 
 
@@ -135,16 +138,17 @@ def main(argv=None):
     o.add_argument("--kernel", default="rfc", help="rfc, patched (v5) or base; several, comma-separated "
                    "(e.g. rfc,patched): their sessions alternate")
     o.add_argument("--cmdline", default="", help="extra kernel parameters for every generation")
-    o.add_argument("--icount", default="0", help="QEMU -icount shift (0-10): the guest clock counts "
-                   "instructions, not host time; 'off': multi-threaded TCG on the host clock")
+    o.add_argument("--icount", default="arch", help="QEMU -icount shift (0-10): the guest clock counts "
+                   "instructions, not host time; 'off': multi-threaded TCG on the host clock; 'arch' (default): "
+                   "the arch's torture_icount, else 0")
     o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
     a = p.parse_args(argv)
     if a.cmd == "torture" and not set(csv(a.kernel)) <= {"base", "patched", "rfc"}:
         p.error(f"--kernel {a.kernel!r}: rfc, patched or base, comma-separated")
-    if a.cmd == "torture" and a.icount != "off" and not a.icount.isdigit():
-        p.error(f"--icount {a.icount!r}: a shift from 0 to 10, or 'off'")
+    if a.cmd == "torture" and a.icount not in ("off", "arch") and not a.icount.isdigit():
+        p.error(f"--icount {a.icount!r}: a shift from 0 to 10, 'off' or 'arch'")
     if a.cmd == "run" and not 1 <= a.smp <= 16:
         p.error("--smp must be between 1 and 16")
     try:

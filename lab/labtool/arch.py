@@ -7,7 +7,7 @@ from .util import LAB, ConfigError
 
 FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix",
-          "loader", "kprobe_arg1", "not_booted")
+          "loader", "kprobe_arg1", "not_booted", "torture_icount")
 
 
 class Arch:
