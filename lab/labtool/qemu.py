@@ -74,9 +74,10 @@ def ram2m_dtb(arch, smp_arg):
 
 
 # Console lines after which the lab saves every vCPU's registers (QEMU
-# monitor, 'info registers -a') to <log>.regs: a CPU the kernel waited
-# for in vain is still somewhere, and that says where.
-SNAPSHOT_ON = ("is stuck", "failed to come online")
+# monitor, 'info registers -a') to <log>.regs, once per QEMU run: a CPU the
+# kernel waited for in vain, or one that stalls RCU, is still somewhere,
+# and that says where.
+SNAPSHOT_ON = ("is stuck", "failed to come online", "detected stalls on CPUs", "soft lockup")
 
 
 def _monitor(path, command):

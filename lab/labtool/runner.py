@@ -126,7 +126,7 @@ def known_loss(run, logfile, note):
 
 
 def snapshot_note(arch, img, logfile):
-    """Where the vCPUs were when a CPU failed to come up (qemu.SNAPSHOT_ON), or ''."""
+    """Where the vCPUs were when a CPU failed to come up or stalled (qemu.SNAPSHOT_ON), or ''."""
     if not os.path.exists(logfile + ".regs"):
         return ""
     vmlinux = os.path.join(os.path.dirname(img["image"]), "vmlinux")

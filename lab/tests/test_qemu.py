@@ -46,6 +46,10 @@ class Snapshot(unittest.TestCase):
 
     def test_triggers(self):
         self.assertTrue(any(m in "[   26.068241] Processor 1 is stuck." for m in qemu.SNAPSHOT_ON))
+        self.assertTrue(any(m in "[   33.346435] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:"
+                            for m in qemu.SNAPSHOT_ON))
+        self.assertTrue(any(m in "[   45.843791] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kdevtmpfs:63]"
+                            for m in qemu.SNAPSHOT_ON))
 
 
 if __name__ == "__main__":
