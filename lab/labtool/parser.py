@@ -22,6 +22,9 @@ SPLATS = [
     r"Failed to offline CPU", r"no longer affine to cpu",
 ]
 SPLAT_RE = re.compile("|".join(SPLATS))
+# Trace events of the first step of a CPU bring-up and teardown: a hotplug
+# operation that got past the cpu_hotplug_disabled check.
+HOTPLUG_STARTS = ("lab_up_start", "lab_down_start")
 EVENT_RE = re.compile(TS + r".*?\b(lab_\w+): \((\S+?)(?: <- (\S+))?\)\s*(.*)$")
 
 
@@ -70,7 +73,7 @@ class Generation:
             if e.name in ("lab_teardown", "lab_jump"):
                 end, rest = e.name, rest[i + 1:]
                 break
-            if e.name in ("lab_up_start", "lab_down_start"):
+            if e.name in HOTPLUG_STARTS:
                 ops.append(e)
             elif e.name in ("lab_up", "lab_down", "lab_target", "lab_smt") and e.args.get("ret") == "-16":
                 refused.append(e)

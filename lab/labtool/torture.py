@@ -46,7 +46,7 @@ def storm_ops(run):
     """CPU hotplug operations the storms got through (first steps of
     bring-ups and teardowns), in every generation of a session."""
     return sum(1 for g in run.log.generations for e in g.events
-               if e.name in ("lab_up_start", "lab_down_start"))
+               if e.name in parser.HOTPLUG_STARTS)
 
 
 def mode(icount):
@@ -89,8 +89,6 @@ def main(arch, base, smp, kexecs, gens, minutes, knames=("rfc",), cmdline="", ic
     """Sessions until every kernel in knames has done kexecs kexecs or
     failed once; with more than one kernel their sessions alternate, so
     that the host's noise hits them alike. 0 when all of them made it."""
-    if isinstance(knames, str):
-        knames = (knames,)
     if kexecs < 1 or gens < 1:
         raise LabError("--kexecs and --gens must be at least 1")
     if not knames or len(set(knames)) != len(knames):

@@ -52,9 +52,6 @@ class Snapshot(unittest.TestCase):
                             for m in qemu.SNAPSHOT_ON))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class Icount(unittest.TestCase):
     class Arch:
@@ -83,3 +80,7 @@ class TortureMode(unittest.TestCase):
         # torture runs it multi-threaded; arm64 takes the default, shift 0.
         self.assertEqual(archmod.load("riscv64").torture_icount, "off")
         self.assertEqual(archmod.load("arm64").torture_icount, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
