@@ -73,7 +73,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
                                           qemu.cmdline(arch, append), logfile, timeout_for(sc),
                                           sc.topology, dtb_fix=sc.dtb_fix)
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
-        ok, evidence, *counters = sc.check(run, sc)
+        ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
         shows_it = sc.fail_signature and sc.fail_signature in evidence
         note = snapshot_note(arch, img, logfile)
         loss = None if ok or shows_it else known_loss(run, logfile, note)
