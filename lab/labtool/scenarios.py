@@ -212,6 +212,15 @@ def _ended_with(message):
     return check
 
 
+def check_offline_then_kexec(run, sc):
+    """Every CPU asked to go offline before the kexec went offline, then the kexec works."""
+    g0 = run.log.generations[0] if run.log.generations else None
+    for line in (g0.lab if g0 else []):
+        if line.startswith("offline cpu") and not line.endswith(": ok"):
+            return False, line
+    return check_kexec(run, sc)
+
+
 def check_sysfs(run, sc):
     """Every invalid write to /sys/kernel/reboot/cpu fails and changes nothing."""
     err = _common(run, 0)
@@ -445,6 +454,12 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  _ended_with(POWERED_OFF), append="sysctl.debug.kprobes-optimization=1",
                  iterations=iterations, expect={"base": "any", "patched": "pass"}, arches=("ppc64le",),
                  fix="powerpc-optprobes"),
+        Scenario("dl-isolcpus-offline", f"isolcpus=2-{last}: CPUs 2-{last} taken offline, then kexec; "
+                 "the last isolated CPU must not be refused for a server of a CPU already offline",
+                 {"action": "kexec", "offline": f"2-{last}"}, check_offline_then_kexec,
+                 append=f"isolcpus=2-{last}", fail_signature="Device or resource busy",
+                 expect={"base": "fail", "patched": "pass"}, bases=("7.3",),
+                 fix="sched-deadline-nocpusets"),
     ] + teardown_scenarios(smp)
 
 
