@@ -1,6 +1,9 @@
 #!/bin/sh
-# Install what the project needs from Debian's packages. Idempotent: does
-# nothing when everything is there already. Needs root (apt-get).
+# Install what the project needs from Debian's packages, and fetch the
+# source of the bases Debian 12 does not carry (scripts/fetch-source.sh:
+# linux-source-7.3 from trixie-backports, unpacked into cache/src, not
+# installed). Idempotent: does nothing when everything is there already.
+# Installing needs root (apt-get); the fetch does not.
 set -eu
 
 PKGS="linux-source-6.12 linux-source-6.1 make gcc libc6-dev flex bison bc libelf-dev
@@ -22,8 +25,11 @@ for a in arm64 armhf ppc64el; do
 	dpkg --print-foreign-architectures | grep -qx $a || foreign="$foreign $a"
 done
 
+fetch() { sh "$(dirname "$0")/fetch-source.sh"; }
+
 if [ -z "$missing" ] && [ -z "$foreign" ]; then
 	echo "deps: all installed"
+	fetch
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -45,3 +51,4 @@ if [ -n "$missing" ]; then
 		{ echo "deps: error: apt-get install failed" >&2; exit 1; }
 fi
 echo "deps: done"
+fetch
