@@ -1,17 +1,22 @@
 # The v5 series "keep CPU hotplug disabled from choosing the reboot CPU to
 # the end" and the lab that proves it. See README.md.
 #
-#   make              install what is missing, build base and patched
-#                     kernels, boot them in QEMU, print the comparison
-#   make check        what CI runs: static checks of both series, the
-#                     lab's unit tests, the lab on 6.12 (x86_64, arm64) and
-#                     a smoke run of the 6.1 backport (arm64)
-#   make check-full   every scenario on 6.12 and 6.1, x86_64, arm64 and
-#                     riscv64, and arm and ppc64le on 6.12: more than CI's
-#                     budget on 2 cores
+#   make              install what is missing (Debian packages; the 7.3
+#                     source from trixie-backports, scripts/fetch-source.sh),
+#                     build base and patched kernels, boot them in QEMU,
+#                     print the comparison. BASE=7.3 (series/), 6.12 or 6.1
+#                     (backports/BASE/)
+#   make check        what CI runs: static checks of the series and the
+#                     backports, the lab's unit tests, the lab on 7.3
+#                     (x86_64, arm64, riscv64), a subset on 6.12 (x86_64)
+#                     and a smoke run of the 6.1 backport (arm64)
+#   make check-full   every scenario on 7.3 and 6.12 (x86_64, arm64,
+#                     riscv64, arm, ppc64le) and 6.1 (x86_64, arm64,
+#                     riscv64): more than CI's budget on 2 cores
 #   make bench        time the kexec shutdown path, base vs v5 vs the RFC
-#                     (rfc/fast-teardown/; arm64, riscv64), 2, 4, 8 vCPUs
-#   make torture      ARCH=arm64|riscv64: KEXECS (200) kexecs under the
+#                     (rfc/fast-teardown/ on RFC_BASE, 6.12; arm64,
+#                     riscv64), 2, 4, 8 vCPUs
+#   make torture      ARCH=arm64|riscv64 (on RFC_BASE, 6.12): KEXECS (200) kexecs under the
 #                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
 #                     TGENS (25) per QEMU session; fails on any splat;
 #                     TMIN=N stops after N minutes (the count is printed),
@@ -25,7 +30,7 @@
 #   make static-rfc   the same static checks of rfc/fast-teardown/ (arm64, riscv64)
 #   make fix          a bug the lab found outside the series, fixes/$(FIX)/
 #                     (powerpc-optprobes): its scenarios on FIX_ARCH (ppc64le),
-#                     the base against the base plus the fix
+#                     the base (FIX_BASE, 6.12) against the base plus the fix
 #   make static-fix   the same static checks of fixes/$(FIX)/
 #   make tree         build/tree/$(BASE): the base with the series as commits
 #   make export       write the series back from that tree
@@ -36,28 +41,38 @@
 #                     the series, and print the table
 
 ARCH      ?= x86_64
-BASE      ?= 6.12
+# The base of series/; every other base has its series in backports/BASE/
+# (scripts/tree.sh and lab/labtool/kernel.py say the same).
+SERIES_BASE := 7.3
+BASE      ?= $(SERIES_BASE)
+# The base the RFC (rfc/fast-teardown/) applies to, for bench and torture.
+RFC_BASE  ?= 6.12
 SCENARIOS ?=
 CMDLINE   ?=
 SMP       ?= 4
 ITER      ?= 3
 GENS      ?= 3
 # CI-sized runs: the racy scenarios run fewer times.
+# 6.12 in CI: the window, the SMT control and the storm on x86_64; the
+# rest of 6.12 is make check-full.
 # 6.1 in CI: only scenarios that boot no second kernel. In one make check
 # run a kexec'd 6.1 arm64 kernel hung early in its boot (after "Running
 # RCU-tasks wait API self tests", before SMP bring-up), 1 of about 30
 # second boots; the old kernel had done its part. Not understood yet, so
 # the full 6.1 matrix is make check-full.
-CHECK_RUNS ?= 6.12:x86_64 6.12:arm64 6.12:riscv64:kexec-storm+teardown-fail+teardown-isolcpus \
+CHECK_RUNS ?= 7.3:x86_64 7.3:arm64 7.3:riscv64:kexec-storm+teardown-fail+teardown-isolcpus \
+              6.12:x86_64:window+smt-window+kexec-storm \
               6.1:arm64:teardown-fail+bad-sysfs
-FULL_RUNS  ?= 6.12:x86_64 6.12:arm64 6.12:riscv64 6.12:arm 6.12:ppc64le 6.1:x86_64 6.1:arm64 6.1:riscv64
+FULL_RUNS  ?= 7.3:x86_64 7.3:arm64 7.3:riscv64 7.3:arm 7.3:ppc64le \
+              6.12:x86_64 6.12:arm64 6.12:riscv64 6.12:arm 6.12:ppc64le \
+              6.1:x86_64 6.1:arm64 6.1:riscv64
 CHECK_ITER ?= 2
 CHECK_GENS ?= 2
 
 # Debian's python3: its docutils and ply come from Debian packages.
 PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 LAB := $(PY) lab/lab.py
-SERIES_DIR = $(if $(filter 6.12,$(BASE)),series,backports/$(BASE))
+SERIES_DIR = $(if $(filter $(SERIES_BASE),$(BASE)),series,backports/$(BASE))
 
 .PHONY: all lab deps check check-full static static-all test bench torture static-rfc fix static-fix tree export apply validate clean help
 
@@ -85,22 +100,24 @@ static:
 	$(PY) scripts/check_series.py --base $(BASE)
 
 static-rfc:
-	$(PY) scripts/check_series.py --base 6.12 --rfc
+	$(PY) scripts/check_series.py --base $(RFC_BASE) --rfc
 
 static-all:
+	$(PY) scripts/check_series.py --base $(SERIES_BASE)
 	$(PY) scripts/check_series.py --base 6.12
 	$(PY) scripts/check_series.py --base 6.1
-	$(PY) scripts/check_series.py --base 6.12 --fix $(FIX)
+	$(PY) scripts/check_series.py --base $(FIX_BASE) --fix $(FIX)
 
 FIX      ?= powerpc-optprobes
 FIX_ARCH ?= ppc64le
+FIX_BASE ?= 6.12
 FIX_ITER ?= 6
 
 static-fix:
-	$(PY) scripts/check_series.py --base 6.12 --fix $(FIX)
+	$(PY) scripts/check_series.py --base $(FIX_BASE) --fix $(FIX)
 
 fix: deps
-	$(LAB) run --arch $(FIX_ARCH) --base 6.12 --fix $(FIX) --smp $(SMP) --iterations $(FIX_ITER)
+	$(LAB) run --arch $(FIX_ARCH) --base $(FIX_BASE) --fix $(FIX) --smp $(SMP) --iterations $(FIX_ITER)
 
 test:
 	$(LAB) test
@@ -117,10 +134,10 @@ TICOUNT ?= arch
 TKERNEL ?= rfc
 
 bench: deps
-	$(LAB) bench --base $(BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
+	$(LAB) bench --base $(RFC_BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
 
 torture: deps
-	$(LAB) torture --base $(BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT) --kernel $(TKERNEL)
+	$(LAB) torture --base $(RFC_BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT) --kernel $(TKERNEL)
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The lab's command line: build, boot, compare.
 
-  lab.py run   [--arch x86_64,arm64] [--base 6.12] [--scenarios a,b] ...
+  lab.py run   [--arch x86_64,arm64] [--base 7.3] [--scenarios a,b] ...
   lab.py bench [--arch ...] [--smp 2,4,8] [--runs 5]
   lab.py torture [--arch arm64] [--smp 8] [--kexecs 200] [--gens 25] [--kernel rfc,patched] [--icount arch|0|off]
   lab.py test  (the lab's own unit tests, on recorded logs)
@@ -20,6 +20,9 @@ from labtool import kernel, report, runner, scenarios  # noqa: E402
 from labtool.util import BUILD, LabError, fmt_secs, log  # noqa: E402
 
 
+RFC_BASE = next(iter(kernel.RFC_DIRS))
+
+
 def csv(s):
     return [x for x in (s or "").replace(" ", ",").split(",") if x]
 
@@ -27,7 +30,7 @@ def csv(s):
 def pairs(a):
     """(base, Arch, scenario names) to run.
 
-    --runs "6.12:x86_64 6.1:arm64:teardown-fail+bad-sysfs": BASE:ARCH with
+    --runs "7.3:x86_64 6.1:arm64:teardown-fail+bad-sysfs": BASE:ARCH with
     an optional list of scenarios for that pair (default --scenarios);
     without --runs, every base of --base with every arch of --arch.
     """
@@ -108,8 +111,8 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="build base and patched kernels, run the scenarios")
     r.add_argument("--arch", default="x86_64")
-    r.add_argument("--base", default="6.12")
-    r.add_argument("--runs", default="", help='BASE:ARCH[:SCENARIO+...], e.g. "6.12:x86_64 '
+    r.add_argument("--base", default=kernel.SERIES_BASE)
+    r.add_argument("--runs", default="", help='BASE:ARCH[:SCENARIO+...], e.g. "7.3:x86_64 '
                    '6.1:arm64:teardown-fail" (instead of --base x --arch)')
     r.add_argument("--scenarios", default="")
     r.add_argument("--cmdline", default="", help="extra kernel parameters for every guest")
@@ -124,13 +127,14 @@ def main(argv=None):
     r.set_defaults(func=cmd_run)
     b = sub.add_parser("bench", help="time the kexec shutdown path, base vs v5 (patched) vs rfc")
     b.add_argument("--arch", default="x86_64,arm64")
-    b.add_argument("--base", default="6.12")
+    # bench and torture build the RFC, which is on top of the 6.12 series.
+    b.add_argument("--base", default=RFC_BASE)
     b.add_argument("--smp", default="2,4,8")
     b.add_argument("--runs", type=int, default=5)
     b.set_defaults(func=cmd_bench)
     o = sub.add_parser("torture", help="kexec chains under the hotplug storm on the rfc kernel")
     o.add_argument("--arch", default="arm64")
-    o.add_argument("--base", default="6.12")
+    o.add_argument("--base", default=RFC_BASE)
     o.add_argument("--smp", type=int, default=8)
     o.add_argument("--kexecs", type=int, default=200, help="kexecs to do in all")
     o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")

@@ -208,7 +208,7 @@ def check_bisect(tree, base, commits, files, arches=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", default="6.12")
+    ap.add_argument("--base", default=kernel.SERIES_BASE)
     ap.add_argument("--skip", default="", help="comma list of checks to skip")
     ap.add_argument("--rfc", action="store_true", help="check the RFC series instead (arm64, riscv64)")
     ap.add_argument("--fix", help="check fixes/FIX instead (on the base)")

@@ -13,9 +13,12 @@
 #   tree.sh version KERNEL                    its base ("6.1"), if there is a series for it
 #   tree.sh import KERNEL TREE_DIR            a copy of a user's tree + its series, as
 #                                             commits 'base' and 'series' (make validate)
+#   tree.sh source BASE                       the tarball of a base and its Debian version
 #
-# The base is Debian's linux-source-BASE tarball. Commits get fixed dates so
-# that the round trip "tree, export" reproduces the same files byte for byte.
+# The base is Debian's linux-source-BASE tarball: in $LAB_CACHE/src (default
+# cache/src) for the bases scripts/fetch-source.sh fetches (7.3), else in
+# /usr/src from the installed package. Commits get fixed dates so that the
+# round trip "tree, export" reproduces the same files byte for byte.
 set -eu
 
 die() { echo "tree.sh: error: $*" >&2; exit 1; }
@@ -26,11 +29,44 @@ BASE_IDENT_NAME="Debian linux-source"
 BASE_IDENT_MAIL="linux-source@localhost"
 BASE_DATE="2000-01-01T00:00:00Z"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${LAB_CACHE:-$ROOT/cache}/src
+# The base of the series in series/; the others are in backports/<base>/.
+SERIES_BASE=7.3
 
 tarball() {
-	t=/usr/src/linux-source-$1.tar.xz
-	[ -f "$t" ] || die "$t not found: install linux-source-$1 (make deps)"
-	echo "$t"
+	for t in "$CACHE/linux-source-$1.tar.xz" "/usr/src/linux-source-$1.tar.xz"; do
+		[ -f "$t" ] && { echo "$t"; return 0; }
+	done
+	die "linux-source-$1.tar.xz is neither in $CACHE nor in /usr/src: run 'make deps'"
+}
+
+# The Debian version of the package a tarball came from: the version file
+# fetch-source.sh writes next to it, or what dpkg says of its package.
+deb_version() {
+	case $1 in
+	"$CACHE"/*)
+		f=$(dirname "$(readlink -f "$1")")/version
+		[ -f "$f" ] || die "$1: no $f (fetch it again: sh scripts/fetch-source.sh)"
+		cat "$f" ;;
+	*)
+		pkg=$(dpkg-query -S "$1" 2>/dev/null | sed -n 's/: .*//p' | head -n 1)
+		[ -n "$pkg" ] || die "$1 belongs to no installed package"
+		dpkg-query -W -f='${Version}' "$pkg" ;;
+	esac
+}
+
+# What a tree made from a tarball depends on: the file (size, mtime,
+# resolved path) and its Debian version. A new tarball means a new tree.
+source_id() {
+	echo "$(readlink -f "$1") $(stat -L -c '%s %Y' "$1") $(deb_version "$1")"
+}
+
+cmd_source() {
+	tb=$(tarball "$1")
+	echo "tarball=$tb"
+	echo "package=linux-source-$1"
+	echo "debian_version=$(deb_version "$tb")"
+	echo "id=$(source_id "$tb")"
 }
 
 # The patches of a series directory, absolute paths, one per line, in order.
@@ -38,7 +74,7 @@ patches() {
 	for p in "$1"/[0-9][0-9][0-9][0-9]-*.patch; do
 		case "$p" in
 		*/0000-cover-letter.patch) ;;
-		*) [ -f "$p" ] && readlink -f "$p" ;;
+		*) if [ -f "$p" ]; then readlink -f "$p"; fi ;;
 		esac
 	done
 }
@@ -55,9 +91,9 @@ cover_description() {
 	' "$1" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
 }
 
-# The bases there is a series for: 6.12 in series/, others in backports/.
+# The bases there is a series for: $SERIES_BASE in series/, others in backports/.
 bases() {
-	echo 6.12
+	if ls "$ROOT"/series/0001-*.patch >/dev/null 2>&1; then echo "$SERIES_BASE"; fi
 	for d in "$ROOT"/backports/*/; do
 		ls "$d"0001-*.patch >/dev/null 2>&1 || continue
 		basename "$d"
@@ -81,7 +117,7 @@ cmd_series() {
 	ver=$(tree_version "$1")
 	for b in $(bases); do
 		if [ "$b" = "$ver" ]; then
-			if [ "$b" = 6.12 ]; then echo "$ROOT/series"; else echo "$ROOT/backports/$b"; fi
+			if [ "$b" = "$SERIES_BASE" ]; then echo "$ROOT/series"; else echo "$ROOT/backports/$b"; fi
 			return 0
 		fi
 	done
@@ -132,16 +168,24 @@ cmd_import() {
 cmd_tree() {
 	base=$1 series=$2 dir=$3
 	tb=$(tarball "$base")
-	if ! git -C "$dir" rev-parse -q --verify refs/tags/base >/dev/null 2>&1; then
-		rm -rf "$dir" "$dir.tmp"
+	id=$(source_id "$tb")
+	# A tree from another tarball (or from before the source was recorded)
+	# is made again; check_series.py's worktree of it goes with it.
+	if ! git -C "$dir" rev-parse -q --verify refs/tags/base >/dev/null 2>&1 ||
+	   [ "$(git -C "$dir" config lab.source 2>/dev/null)" != "$id" ]; then
+		rm -rf "$dir" "$dir.tmp" "$dir-compile"
 		mkdir -p "$dir.tmp"
-		say "extracting $tb"
+		say "extracting $tb (Debian $(deb_version "$tb"))"
 		tar -xf "$tb" -C "$dir.tmp"
 		mv "$dir.tmp/linux-source-$base" "$dir"
 		rmdir "$dir.tmp"
 		say "importing the base into git (one-time, about a minute)"
 		import_base "$dir" "Linux $(make -s -C "$dir" kernelversion) (Debian linux-source-$base)" ||
 			die "cannot import $tb into git in $dir"
+		# Read by the lab (kernel.tree_source) for its reports.
+		git -C "$dir" config lab.package "linux-source-$base"
+		git -C "$dir" config lab.debianVersion "$(deb_version "$tb")"
+		git -C "$dir" config lab.source "$id"
 	fi
 	am_identity "$dir"
 	git -C "$dir" am --abort >/dev/null 2>&1 || true
@@ -314,5 +358,6 @@ apply)
 series) [ $# -eq 1 ] || die "usage: tree.sh series KERNEL"; cmd_series "$@" ;;
 version) [ $# -eq 1 ] || die "usage: tree.sh version KERNEL"; cmd_series "$1" >/dev/null; tree_version "$1" ;;
 import) [ $# -eq 2 ] || die "usage: tree.sh import KERNEL TREE_DIR"; cmd_import "$@" ;;
+source) [ $# -eq 1 ] || die "usage: tree.sh source BASE"; cmd_source "$@" ;;
 *) die "unknown command '$cmd'" ;;
 esac

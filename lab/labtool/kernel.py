@@ -7,6 +7,10 @@ comes first, then the series is checked out in the same source tree and
 make rebuilds only what the series touched. Built images are kept under
 build/images/<base>/<arch>/<kernel>/ with a stamp of the commit and config
 they were built from, so a second run rebuilds nothing.
+
+The base tree is made from Debian's linux-source-<base> tarball
+(scripts/tree.sh), and made again when that tarball changes (a new
+Debian version): tree_source() gives the exact version the lab reports.
 """
 
 import glob
@@ -20,7 +24,10 @@ import subprocess
 from .util import BUILD, LAB, ROOT, BuildError, ConfigError, LabError, log, run, fmt_secs
 
 KERNELS = ("base", "patched")
-BASES = ("6.12", "6.1")
+# The series in series/ is against SERIES_BASE; the others are backports
+# in backports/<base>/ (the Makefile and scripts/tree.sh say the same).
+SERIES_BASE = "7.3"
+BASES = ("7.3", "6.12", "6.1")
 # The RFC series on top of the v5 series (make bench, make torture only;
 # make check never builds it). Branch 'rfc' in the same tree.
 RFC = "rfc"
@@ -29,7 +36,49 @@ REVS = {"base": "base", "patched": "series", RFC: "rfc"}
 
 
 def series_dir(base):
-    return os.path.join(ROOT, "series") if base == "6.12" else os.path.join(ROOT, "backports", base)
+    return os.path.join(ROOT, "series") if base == SERIES_BASE else os.path.join(ROOT, "backports", base)
+
+
+def source(base):
+    """The tarball a base tree is made from (scripts/tree.sh source):
+    {"tarball", "package", "debian_version", "id"}; id changes with the file."""
+    out = subprocess.run(["sh", os.path.join(ROOT, "scripts", "tree.sh"), "source", base],
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise ConfigError(out.stderr.strip().replace("tree.sh: error: ", "") or f"no source for {base}")
+    return dict(l.split("=", 1) for l in out.stdout.splitlines() if "=" in l)
+
+
+def tree_source(tree):
+    """What a prepared tree's 'base' is: {"kernel_version": "6.12.118",
+    "source_package": "linux-source-6.12", "source_version": "6.12.118-1~deb12u1"}.
+
+    The kernel version is VERSION.PATCHLEVEL.SUBLEVEL (and EXTRAVERSION, if
+    any) of the base's top Makefile; the package and its Debian version
+    are what scripts/tree.sh recorded when it imported the tarball (empty
+    for a user's tree, make validate).
+    """
+    try:
+        mk = git(tree, "show", "base:Makefile")
+    except (subprocess.CalledProcessError, OSError):
+        raise LabError(f"{tree}: no 'base' to read the kernel version from")
+    v = {k: (re.search(rf"^{k}\s*=[ \t]*(\S*)", mk, re.M) or [None, ""])[1]
+         for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION")}
+    ver = ".".join(v[k] for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL") if v[k]) + v["EXTRAVERSION"]
+
+    def conf(key):
+        r = subprocess.run(["git", "-C", tree, "config", key], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+    return {"kernel_version": ver, "source_package": conf("lab.package"),
+            "source_version": conf("lab.debianVersion")}
+
+
+def describe(src):
+    """'Linux 6.12.118 (Debian linux-source-6.12 6.12.118-1~deb12u1)' from tree_source()."""
+    out = f"Linux {src['kernel_version']}"
+    if src.get("source_package"):
+        out += f" (Debian {src['source_package']} {src['source_version']})"
+    return out
 
 
 def tree_dir(base):
@@ -107,8 +156,10 @@ def prepare_tree(base):
     if not glob.glob(os.path.join(sdir, "0001-*.patch")):
         raise ConfigError(f"no series for base {base} in {sdir}")
     tree = tree_dir(base)
-    # Re-apply only when the series files changed since the last time.
-    return _apply_once(tree, sdir, hashlib.sha256(), "series", os.path.join(BUILD, f"tree-{base}.stamp"),
+    # Re-apply only when the series files or the tarball (scripts/tree.sh
+    # then makes the tree again) changed since the last time.
+    digest = hashlib.sha256(source(base)["id"].encode())
+    return _apply_once(tree, sdir, digest, "series", os.path.join(BUILD, f"tree-{base}.stamp"),
                        ["tree", base, sdir, tree], f"preparing the {base} tree with the series",
                        f"applying the series to {base}")
 

@@ -2,6 +2,7 @@
 
 import os
 
+from .kernel import describe
 from .util import BUILD
 
 CELL = {"ok": "{r}", "MISMATCH": "{r} (MISMATCH: expected {e})", "info": "{r} (info)", "skip": "skip"}
@@ -32,6 +33,18 @@ def mismatches(results):
             f"got {r.result}: {r.evidence}" for r in results if r.verdict == "MISMATCH"]
 
 
+def linux(r):
+    """'Linux 6.12.118 (Debian linux-source-6.12 6.12.118-1~deb12u1)' for a
+    result's tree; its label first if that is not the kernel's own version
+    (make validate's 'validate-6.12'); 'Linux <label>' without a version."""
+    if not r.kernel_version:
+        return f"Linux {r.base}"
+    out = describe(vars(r))
+    if not (r.kernel_version + ".").startswith(r.base + "."):
+        out = f"{r.base}: {out}"
+    return out
+
+
 def groups(results):
     out = {}
     for r in results:
@@ -42,7 +55,8 @@ def groups(results):
 def text_table(results, width=110):
     lines = []
     for (arch, base), scs in groups(results).items():
-        lines.append(f"== {arch}, Linux {base}: expected base/patched, result, evidence")
+        first = next(iter(next(iter(scs.values())).values()))
+        lines.append(f"== {arch}, {linux(first)}: expected base/patched, result, evidence")
         for name, by in scs.items():
             b, p = by.get("base"), by.get("patched")
             lines.append(f"{name:22} base    [{b.expected:4}] {cell(b):28} {b.evidence[:width]}")
@@ -55,7 +69,8 @@ def markdown(results, extra=""):
            "Each cell: result on that kernel (expected in brackets), then the evidence line. "
            "`info` cells measure a race the base kernel loses in some runs and are not counted.", ""]
     for (arch, base), scs in groups(results).items():
-        out += [f"## {arch}, Linux {base}", "",
+        first = next(iter(next(iter(scs.values())).values()))
+        out += [f"## {arch}, {linux(first)}", "",
                 "| scenario | base | patched |", "|---|---|---|"]
         for name, by in scs.items():
             row = []

@@ -24,6 +24,11 @@ class Result:
     logs: list = None
     # Failed, but not with the failure the scenario is about.
     unrelated_failure: bool = False
+    # The exact source built: "6.12.118" from the base's Makefile, and the
+    # Debian package and version of its tarball (kernel.tree_source()).
+    kernel_version: str = ""
+    source_package: str = ""
+    source_version: str = ""
 
     @property
     def verdict(self):
@@ -256,7 +261,9 @@ def run_arch(arch, opts, selected):
         raise LabError(f"{arch.name}: not booted in the lab: {arch.not_booted}")
     start = time.monotonic()
     images = prepare(arch, opts)
-    log(f"{arch.name} {opts.label}: kernels ready after {fmt_secs(time.monotonic() - start)}")
+    src = kernel.tree_source(getattr(opts, "tree", None) or kernel.tree_dir(opts.base))
+    log(f"{arch.name} {opts.label}: kernels ready after {fmt_secs(time.monotonic() - start)}: "
+        f"{kernel.describe(src)}")
     out = []
     for sc in selected:
         if sc.arches and arch.name not in sc.arches:
@@ -272,6 +279,9 @@ def run_arch(arch, opts, selected):
         res = run_scenario(arch, images, sc, opts, logdir)
         out.extend(res[k] for k in kernel.KERNELS)
         log(f"{arch.name} {opts.label} {sc.name}: done in {fmt_secs(time.monotonic() - t)}")
+    for r in out:
+        for k, v in src.items():
+            setattr(r, k, v)
     return out
 
 

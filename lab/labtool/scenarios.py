@@ -403,7 +403,7 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  # 6.1 under TCG: the SMT control storm starts no hotplug
                  # operation at all (no lab_up_start/lab_down_start event
                  # in its runs), so the scenario could show nothing there.
-                 bases=("6.12",)),
+                 bases=("7.3", "6.12")),
         Scenario("reboot-cpu-sysfs", f"/sys/kernel/reboot/cpu={last}, storm on CPU {last}",
                  {"action": "kexec", "storm": str(last), "rcpu": str(last), "storm_online_file": "1"},
                  check_reboot_cpu,

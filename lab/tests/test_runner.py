@@ -115,6 +115,7 @@ class ArchFilter(unittest.TestCase):
         self.assertEqual(sc.arches, ("x86_64",))
         calls = []
         with mock.patch.object(runner, "prepare", lambda a, o: {"base": {}, "patched": {}}), \
+                mock.patch.object(runner.kernel, "tree_source", lambda t: {"kernel_version": ""}), \
                 mock.patch.object(runner, "run_scenario", lambda *a: calls.append(a[2].name) or {
                     k: runner.Result(a[0].name, "6.12", k, a[2].name, "pass", "pass", "")
                     for k in ("base", "patched")}), \
