@@ -286,7 +286,12 @@ cmd_export() {
 		to=$(sed -n '/^To: /,/^Cc: /{/^Cc: /d;s/^To: //;s/^ *//;s/,$//;p;}' \
 			"$ROOT/series/0000-cover-letter.patch" | sort)
 	fi
-	cc=$(gm "$tmp"/plain/*.patch | sort | comm -23 - "$(printf '%s\n' "$to" > "$tmp/to" && echo "$tmp/to")")
+	# SERIES_DIR/extra-cc: people of earlier versions and threads, one
+	# address a line, who are not in MAINTAINERS for these files.
+	extra=""
+	[ -f "$series/extra-cc" ] && extra=$(grep -v '^#' "$series/extra-cc" | sed '/^$/d')
+	cc=$( { gm "$tmp"/plain/*.patch; printf '%s\n' "$extra"; } | sed '/^$/d' | sort -u |
+		comm -23 - "$(printf '%s\n' "$to" > "$tmp/to" && echo "$tmp/to")")
 	set --
 	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--to=$a"; done <<-END
 	$to
