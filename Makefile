@@ -1,5 +1,5 @@
-# The v5 series "keep CPU hotplug disabled from choosing the reboot CPU to
-# the end" and the lab that proves it. See README.md.
+# The v6 series "keep CPU hotplug disabled from choosing the reboot CPU on"
+# and the lab that proves it. See README.md.
 #
 #   make              install what is missing (Debian packages; the 7.3
 #                     source from trixie-backports, scripts/fetch-source.sh),
@@ -102,11 +102,16 @@ static:
 static-rfc:
 	$(PY) scripts/check_series.py --base $(RFC_BASE) --rfc
 
+# The fixes found on the way, each on the base it is for (FIXES_ON).
+FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:riscv-kexec-irqs 6.12:powerpc-optprobes
+
 static-all:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE)
 	$(PY) scripts/check_series.py --base 6.12
 	$(PY) scripts/check_series.py --base 6.1
-	$(PY) scripts/check_series.py --base $(FIX_BASE) --fix $(FIX)
+	@set -e; for f in $(FIXES_ON); do \
+		echo "$(PY) scripts/check_series.py --base $${f%%:*} --fix $${f#*:}"; \
+		$(PY) scripts/check_series.py --base $${f%%:*} --fix $${f#*:}; done
 
 FIX      ?= powerpc-optprobes
 FIX_ARCH ?= ppc64le

@@ -12,7 +12,7 @@
   shellcheck   shellcheck -x on every shell script the series touches.
   bisect       every commit of the series compiles the files the series
                touches on each architecture we can cross-compile
-               (loongarch cannot be: no cross compiler in Debian).
+               (loongarch with Debian's clang-19, on 7.3 and 6.12).
 
 With --rfc: the same checks of the RFC series (rfc/fast-teardown/, branch
 'rfc' = 'series' + the RFC), compiled for arm64 and riscv64 only, the
@@ -40,6 +40,9 @@ from labtool.util import BUILD, LabError, fmt_secs, log, run  # noqa: E402
 
 # Architectures compiled for every commit: (name, ARCH, CROSS_COMPILE,
 # defconfig, the directory of the arch's own files).
+# Marks an architecture built with LLVM instead of a cross gcc.
+LLVM = object()
+
 ARCHES = [
     ("x86_64", "x86", "", "x86_64_defconfig", "arch/x86/"),
     ("arm64", "arm64", "aarch64-linux-gnu-", "defconfig", "arch/arm64/"),
@@ -47,8 +50,20 @@ ARCHES = [
     ("riscv64", "riscv", "riscv64-linux-gnu-", "defconfig", "arch/riscv/"),
     ("ppc64le", "powerpc", "powerpc64le-linux-gnu-", "ppc64le_defconfig", "arch/powerpc/"),
     ("mips64el", "mips", "mips64el-linux-gnuabi64-", "loongson3_defconfig", "arch/mips/"),
+    # No gcc cross compiler in Debian 12: Debian's clang-19 (LLVM=-19),
+    # on the bases whose scripts/min-tool-version.sh it satisfies.
+    ("loongarch64", "loongarch", LLVM, "loongson64_defconfig", "arch/loongarch/"),
 ]
 NEED = ["CONFIG_SMP=y", "CONFIG_HOTPLUG_CPU=y", "CONFIG_KEXEC=y"]
+# Options a touched file needs to be built on an architecture.
+NEED_BY_ARCH = {
+    "arm": ["CONFIG_HVC_DCC=y", "CONFIG_HVC_DCC_SERIALIZE_SMP=y"],
+    "arm64": ["CONFIG_HVC_DCC=y", "CONFIG_HVC_DCC_SERIALIZE_SMP=y"],
+}
+# Files outside arch/ that exist for some architectures only.
+ONLY_ON = {"drivers/tty/hvc/hvc_dcc.c": ("arm", "arm64")}
+# Bases clang-19 builds LoongArch for (6.1 predates LoongArch clang support).
+LLVM_BASES = ("7.3", "6.12")
 
 
 def git(tree, *args):
@@ -147,11 +162,46 @@ def check_shellcheck(tree, files, top="series"):
 
 
 def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
-    cc = f"{cross}gcc"
+    if cross is LLVM:
+        tool = ["LLVM=-19"]
+        cc = "clang-19"
+    else:
+        tool = [f"CROSS_COMPILE={cross}"]
+        cc = f"{cross}gcc"
     if subprocess.call(["sh", "-c", "command -v ccache"], stdout=subprocess.DEVNULL) == 0:
         cc = f"ccache {cc}"
-    return run(["make", "-s", "-C", tree, f"O={obj}", f"ARCH={karch}", f"CROSS_COMPILE={cross}",
+    return run(["make", "-s", "-C", tree, f"O={obj}", f"ARCH={karch}", *tool,
                 f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets], what, logfile=logfile)
+
+
+def check_mbox(tree, patches, start, base):
+    """The patches as one mbox, applied with git am to a pristine copy of
+    the tree at 'start', the way a maintainer applies a saved thread."""
+    wt = tree + "-am"
+    subprocess.run(["git", "-C", tree, "worktree", "remove", "--force", wt],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
+    git(tree, "worktree", "add", "-q", "--detach", "-f", wt, start)
+    mbox = os.path.join(BUILD, "compile", f"{base}.mbox")
+    os.makedirs(os.path.dirname(mbox), exist_ok=True)
+    with open(mbox, "w") as out:
+        for p in patches:
+            with open(p) as f:
+                out.write(f.read())
+    try:
+        r = subprocess.run(["git", "-C", wt, "-c", "user.name=check", "-c", "user.email=check@localhost",
+                            "am", "-q", "--whitespace=error", mbox], capture_output=True, text=True)
+        if r.returncode:
+            err = (r.stderr or r.stdout).strip().splitlines()
+            return [f"git am stopped: {err[0] if err else 'no message'}"], ""
+        n = int(git(wt, "rev-list", "--count", f"{start}..HEAD"))
+        if n != len(patches):
+            return [f"git am made {n} commits of {len(patches)} patches"], ""
+        version = git(wt, "log", "-1", "--format=%s", start)
+        return [], f"{n} patches as one mbox applied with git am to {version}"
+    finally:
+        subprocess.run(["git", "-C", tree, "worktree", "remove", "--force", wt],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def check_bisect(tree, base, commits, files, arches=None):
@@ -171,7 +221,16 @@ def check_bisect(tree, base, commits, files, arches=None):
     for name, karch, cross, defconfig, adir in ARCHES:
         if arches and name not in arches:
             continue
-        objs = [f[:-2] + ".o" for f in cfiles if not f.startswith("arch/") or f.startswith(adir)]
+        if cross is LLVM and base not in LLVM_BASES:
+            continue
+        if cross is LLVM and subprocess.call(["sh", "-c", "command -v clang-19"],
+                                             stdout=subprocess.DEVNULL) != 0:
+            bad.append(f"{name}: clang-19 is not installed (make deps)")
+            continue
+        objs = [f[:-2] + ".o" for f in cfiles
+                if (not f.startswith("arch/") or f.startswith(adir)) and name in ONLY_ON.get(f, (name,))]
+        if not objs:
+            continue
         obj = os.path.join(BUILD, "compile", base, name)
         logf = os.path.join(BUILD, "compile", base, f"{name}.log")
         os.makedirs(obj, exist_ok=True)
@@ -181,12 +240,12 @@ def check_bisect(tree, base, commits, files, arches=None):
             _make(wt, obj, karch, cross, defconfig, logfile=logf, what=f"{name}: {defconfig}")
             frag = os.path.join(obj, "check.config")
             with open(frag, "w") as fh:
-                fh.write("\n".join(NEED) + "\n")
+                fh.write("\n".join(NEED + NEED_BY_ARCH.get(name, [])) + "\n")
             run([os.path.join(wt, "scripts/kconfig/merge_config.sh"), "-m", "-O", obj,
                  os.path.join(obj, ".config"), frag], f"{name}: config", logfile=logf)
             _make(wt, obj, karch, cross, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig")
         cfg = open(os.path.join(obj, ".config")).read()
-        missing = [o for o in NEED if o not in cfg.splitlines()]
+        missing = [o for o in NEED + NEED_BY_ARCH.get(name, []) if o not in cfg.splitlines()]
         if missing:
             bad.append(f"{name}: {defconfig} lacks {missing}")
             continue
@@ -232,7 +291,9 @@ def main():
                          if not p.endswith("0000-cover-letter.patch"))
         files = touched(tree, rng)
         commits = git(tree, "rev-list", "--reverse", rng).split()
+        start = "series" if a.rfc else "base"
         checks = [("checkpatch", lambda: check_checkpatch(tree, patches)),
+                  ("mbox", lambda: check_mbox(tree, patches, start, a.base)),
                   ("kernel-doc", lambda: check_kerneldoc(tree, files, top)),
                   ("rst", lambda: check_rst(tree, files, top)),
                   ("shellcheck", lambda: check_shellcheck(tree, files, top)),

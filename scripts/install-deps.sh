@@ -12,7 +12,8 @@ qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu
 gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck
 qemu-system-misc libc6-dev-riscv64-cross device-tree-compiler
-qemu-system-ppc libc6-dev-ppc64el-cross"
+qemu-system-ppc libc6-dev-ppc64el-cross
+clang-19 lld-19 llvm-19"
 
 missing=""
 for p in $PKGS; do
