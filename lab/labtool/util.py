@@ -9,6 +9,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(ROOT, "lab")
 BUILD = os.environ.get("LAB_BUILD", os.path.join(ROOT, "build"))
+# ccache keys then hold paths relative to the build directory, so that a
+# clone of the project in another folder reuses what an earlier one built.
+os.environ.setdefault("CCACHE_BASEDIR", ROOT)
 
 
 class LabError(Exception):
