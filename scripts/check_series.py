@@ -206,6 +206,21 @@ def check_mbox(tree, patches, start, base):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def build_unit(tree, f):
+    """The file make compiles for f: f itself, or the .c file of the same
+    directory that includes it when its Makefile does not name f's object
+    (kernel/sched/deadline.c is built through build_policy.c)."""
+    d, name = os.path.split(f)
+    mk = os.path.join(tree, d, "Makefile")
+    obj = name[:-2] + ".o"
+    if not name.endswith(".c") or not os.path.exists(mk) or obj in open(mk).read():
+        return f
+    for other in sorted(glob.glob(os.path.join(tree, d, "*.c"))):
+        if f'#include "{name}"' in open(other, errors="replace").read():
+            return os.path.join(d, os.path.basename(other))
+    return f
+
+
 def check_bisect(tree, base, commits, files, arches=None):
     """Compile the touched files at every commit, for every architecture.
 
@@ -229,8 +244,8 @@ def check_bisect(tree, base, commits, files, arches=None):
                                              stdout=subprocess.DEVNULL) != 0:
             bad.append(f"{name}: clang-19 is not installed (make deps)")
             continue
-        objs = [f[:-2] + ".o" for f in cfiles
-                if (not f.startswith("arch/") or f.startswith(adir)) and name in ONLY_ON.get(f, (name,))]
+        objs = sorted({build_unit(wt, f)[:-2] + ".o" for f in cfiles
+                       if (not f.startswith("arch/") or f.startswith(adir)) and name in ONLY_ON.get(f, (name,))})
         if not objs:
             continue
         obj = os.path.join(BUILD, "compile", base, name)
