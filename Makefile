@@ -108,7 +108,7 @@ static-rfc:
 	$(PY) scripts/check_series.py --base $(RFC_BASE) --rfc
 
 # The fixes found on the way, each on the base it is for (FIXES_ON).
-FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:riscv-kexec-irqs 6.12:powerpc-optprobes
+FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:cpu-hotplug-last-housekeeping 7.3:riscv-kexec-irqs 6.12:powerpc-optprobes
 
 static-all:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE)

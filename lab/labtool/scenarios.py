@@ -221,6 +221,20 @@ def check_offline_then_kexec(run, sc):
     return check_kexec(run, sc)
 
 
+def check_hk_refused(run, sc):
+    """The last housekeeping CPU is refused with EBUSY; no splat, the guest ends."""
+    err = _common(run, 0)
+    if err:
+        return False, err
+    g0 = run.log.generations[0]
+    want = f"offline cpu{sc.params['offline']}: Device or resource busy"
+    if want not in g0.lab:
+        return False, f"no '{want}'"
+    if not g0.done:
+        return False, f"the guest did not finish; last line: {run.log.last_line}"
+    return True, want
+
+
 def check_sysfs(run, sc):
     """Every invalid write to /sys/kernel/reboot/cpu fails and changes nothing."""
     err = _common(run, 0)
@@ -470,6 +484,12 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  append=f"isolcpus=2-{last}", fail_signature="Device or resource busy",
                  expect={"base": "fail", "patched": "pass"}, bases=("7.3",),
                  fix="sched-deadline-nocpusets"),
+        Scenario("hk-last-offline", f"isolcpus=1-{last}: CPU 0, the last housekeeping CPU, taken "
+                 "offline through sysfs",
+                 {"action": "sysfs", "offline": "0"}, check_hk_refused,
+                 append=f"isolcpus=1-{last}", fail_signature="kernel BUG at",
+                 expect={"base": "fail", "patched": "pass"}, bases=("7.3",), arches=("arm64", "riscv64"),
+                 fix="cpu-hotplug-last-housekeeping"),
     ] + teardown_scenarios(smp)
 
 
