@@ -95,6 +95,7 @@ check: deps static-ci test
 static-ci:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE)
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix sched-deadline-nocpusets
+	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix cpu-hotplug-last-housekeeping
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix riscv-kexec-irqs
 
 check-full: deps static-all test
