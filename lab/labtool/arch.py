@@ -7,7 +7,7 @@ from .util import LAB, ConfigError
 
 FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix",
-          "loader", "kprobe_arg1", "not_booted", "torture_icount")
+          "loader", "kprobe_arg1", "not_booted", "torture_icount", "no_trace")
 
 
 class Arch:
@@ -17,6 +17,7 @@ class Arch:
             setattr(self, f, data.get(f, "").strip())
         self.qemu_args = self.qemu_args.split()
         self.lib_dirs = self.lib_dirs.split()
+        self.no_trace = self.no_trace.split()
 
     def __repr__(self):
         return f"Arch({self.name})"

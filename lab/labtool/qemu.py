@@ -36,12 +36,15 @@ def trace(arch):
     return TRACE.replace("$arg1", arch.kprobe_arg1) if arch.kprobe_arg1 else TRACE
 
 
-def cmdline(arch, extra):
+def cmdline(arch, extra, base=None):
     # The arch's default kexec loader (arm: no kexec_file_load()), unless
     # the scenario names one.
     loader = f"lab.loader={arch.loader}" if arch.loader and "lab.loader=" not in extra else ""
+    # no_trace in the arch's .conf: bases whose kernels cannot take the
+    # lab's kprobe events printed to the console (the .conf says why).
+    tracing = "" if base in getattr(arch, "no_trace", ()) else trace(arch) + " tp_printk"
     return " ".join(x for x in (f"console={arch.console}", arch.cmdline, "panic=-1",
-                                "oops=panic", trace(arch) + " tp_printk", extra, loader) if x)
+                                "oops=panic", tracing, extra, loader) if x)
 
 
 def ram2m_dtb(arch, smp_arg):

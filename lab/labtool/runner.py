@@ -75,7 +75,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
     repeated = []
     while True:
         text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
-                                          qemu.cmdline(arch, append), logfile, timeout_for(sc),
+                                          qemu.cmdline(arch, append, opts.base), logfile, timeout_for(sc),
                                           sc.topology, dtb_fix=sc.dtb_fix)
         run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
         ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
