@@ -38,11 +38,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from labtool import kernel  # noqa: E402
 from labtool.util import BUILD, LabError, fmt_secs, log, run  # noqa: E402
 
-# Architectures compiled for every commit: (name, ARCH, CROSS_COMPILE,
-# defconfig, the directory of the arch's own files).
 # Marks an architecture built with LLVM instead of a cross gcc.
 LLVM = object()
 
+# Architectures compiled for every commit: (name, ARCH, CROSS_COMPILE or
+# LLVM, defconfig, the directory of the arch's own files).
 ARCHES = [
     ("x86_64", "x86", "", "x86_64_defconfig", "arch/x86/"),
     ("arm64", "arm64", "aarch64-linux-gnu-", "defconfig", "arch/arm64/"),
