@@ -242,12 +242,12 @@ cmd_rfc_export() {
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	gm() { (cd "$dir" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback "$@" 2>/dev/null); }
-	git -C "$dir" format-patch -q --no-signature -o "$tmp/plain" series..rfc >/dev/null
+	git -C "$dir" -c core.abbrev=12 format-patch -q --no-signature -o "$tmp/plain" series..rfc >/dev/null
 	set --
 	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--cc=$a"; done <<-END
 	$(gm "$tmp"/plain/*.patch | sort)
 	END
-	git -C "$dir" format-patch -q --no-signature --cover-letter --subject-prefix="RFC PATCH" \
+	git -C "$dir" -c core.abbrev=12 format-patch -q --no-signature --cover-letter --subject-prefix="RFC PATCH" \
 		"$@" -o "$tmp/new" series..rfc >/dev/null
 	mkdir -p "$rfc"
 	# The cover letter's subject and text come from RFC_DIR/cover.txt:
@@ -277,7 +277,7 @@ cmd_export() {
 	cp "$series"/*.patch "$tmp"/ 2>/dev/null || true
 	# To: the maintainers of kernel/cpu.c; Cc: everybody else get_maintainer.pl
 	# names for the series.
-	git -C "$dir" format-patch -q --no-signature -o "$tmp/plain" base..series >/dev/null
+	git -C "$dir" -c core.abbrev=12 format-patch -q --no-signature -o "$tmp/plain" base..series >/dev/null
 	gm() { (cd "$dir" && perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback "$@" 2>/dev/null); }
 	to=$(gm -f kernel/cpu.c --no-l | sort)
 	# Older bases (6.1) have no MAINTAINERS entry for kernel/cpu.c: the
@@ -299,7 +299,7 @@ cmd_export() {
 	while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "--cc=$a"; done <<-END
 	$cc
 	END
-	git -C "$dir" format-patch -q --no-signature --cover-letter --cover-from-description=subject \
+	git -C "$dir" -c core.abbrev=12 format-patch -q --no-signature --cover-letter --cover-from-description=subject \
 		--subject-prefix="$prefix" "$@" -o "$tmp/new" base..series >/dev/null
 	# format-patch stamps the cover letter with the current time; keep the
 	# date of the last patch so that the output is reproducible.
