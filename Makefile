@@ -41,6 +41,11 @@
 #                     the series, and print the table
 
 ARCH      ?= x86_64
+# The QEMU the lab runs: system (Debian 12's 7.2) or backports (QEMU 10
+# and its firmware from bookworm-backports, unpacked into cache/qemu by
+# scripts/fetch-qemu.sh, which make deps runs for it).
+QEMU      ?= system
+export LAB_QEMU := $(QEMU)
 # The base of series/; every other base has its series in backports/BASE/
 # (scripts/tree.sh and lab/labtool/kernel.py say the same).
 SERIES_BASE := 7.3
@@ -85,6 +90,7 @@ help:
 
 deps:
 	@sh scripts/install-deps.sh
+	@if [ "$(QEMU)" = backports ]; then sh scripts/fetch-qemu.sh; fi
 
 lab:
 	$(LAB) run --arch $(ARCH) --base $(BASE) --scenarios "$(SCENARIOS)" \

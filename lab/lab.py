@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from labtool import arch as archmod  # noqa: E402
-from labtool import kernel, report, runner, scenarios  # noqa: E402
+from labtool import kernel, qemu, report, runner, scenarios  # noqa: E402
 from labtool.util import BUILD, LabError, fmt_secs, log  # noqa: E402
 
 
@@ -97,6 +97,14 @@ def cmd_torture(a):
 
 
 def cmd_test(a):
+    """The unit tests, in a child whose LAB_BUILD is a temporary directory:
+    no test can write into the real build/."""
+    import subprocess
+    import tempfile
+    if os.environ.get("LAB_UNIT_TEST") != "1":
+        with tempfile.TemporaryDirectory(prefix="lab-test-") as d:
+            env = dict(os.environ, LAB_UNIT_TEST="1", LAB_BUILD=os.path.join(d, "build"))
+            return subprocess.call([sys.executable, os.path.abspath(__file__), "test"], env=env)
     suite = unittest.defaultTestLoader.discover(
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests"))
     res = unittest.TextTestRunner(verbosity=1).run(suite)
@@ -148,6 +156,11 @@ def main(argv=None):
     o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
+    for sp in (r, b, o):
+        sp.add_argument("--qemu", default=qemu.chosen(), choices=qemu.QEMUS,
+                        help="the QEMU to run: Debian 12's (system) or bookworm-backports' QEMU 10 with "
+                             "its firmware, unpacked by scripts/fetch-qemu.sh (backports); default: "
+                             "$LAB_QEMU, else system")
     a = p.parse_args(argv)
     if a.cmd == "torture" and not set(csv(a.kernel)) <= {"base", "patched", "rfc"}:
         p.error(f"--kernel {a.kernel!r}: rfc, patched or base, comma-separated")
@@ -156,6 +169,8 @@ def main(argv=None):
     if a.cmd == "run" and not 1 <= a.smp <= 16:
         p.error("--smp must be between 1 and 16")
     try:
+        if hasattr(a, "qemu"):
+            qemu.use(a.qemu)
         return a.func(a)
     except LabError as e:
         print(f"lab: error: {e}", file=sys.stderr)

@@ -38,11 +38,7 @@ warn() { echo "fetch-source: warning: $*" >&2; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${LAB_CACHE:-$ROOT/cache}/src
-# The machine's own apt sources (deb822); FETCH_SOURCES_DIR for tests.
-SOURCES_DIR=${FETCH_SOURCES_DIR:-/etc/apt/sources.list.d}
-# The release whose entry names the archive: the lab's host is Debian 12.
-HOST_SUITE=bookworm
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+. "$ROOT/scripts/lib/apt-private.sh"
 
 # The suite a base's linux-source package comes from; empty if the
 # system's own packages have it (make deps installs those).
@@ -53,38 +49,6 @@ suite_of() {
 	esac
 }
 FETCHED_BASES="7.3"
-
-# The first URI of the enabled deb822 "deb" entry whose Suites: line
-# names $HOST_SUITE (the word itself, not bookworm-updates).
-archive_uri() {
-	set -- "$SOURCES_DIR"/*.sources
-	[ -f "$1" ] || return 0
-	awk -v want="$HOST_SUITE" '
-		function flush() {
-			if (found == "" && enabled != "no" && (" " types " ") ~ / deb / &&
-			    (" " suites " ") ~ (" " want " ")) {
-				split(uris, u, " "); found = u[1]
-			}
-			types = suites = uris = enabled = key = ""
-		}
-		FNR == 1 && NR != 1 { flush() }
-		/^#/ { next }
-		/^[ \t]*$/ { flush(); next }
-		/^[ \t]/ { if (key == "types") types = types " " $0
-			   else if (key == "suites") suites = suites " " $0
-			   else if (key == "uris") uris = uris " " $0
-			   next }
-		{
-			key = tolower($0); sub(/:.*/, "", key)
-			val = $0; sub(/^[^:]*:[ \t]*/, "", val)
-			if (key == "types") types = val
-			else if (key == "suites") suites = val
-			else if (key == "uris") uris = val
-			else if (key == "enabled") enabled = tolower(val)
-		}
-		END { flush(); if (found != "") print found }
-	' "$@"
-}
 
 fetch() {
 	base=$1
@@ -97,27 +61,13 @@ fetch() {
 		have=$(cat "$(dirname "$(readlink -f "$link")")/version")
 	fi
 
-	uri=$(archive_uri)
-	[ -n "$uri" ] || die "no deb822 entry for '$HOST_SUITE' in $SOURCES_DIR/*.sources: cannot tell which Debian archive to fetch $pkg from"
-	[ -f "$KEYRING" ] || die "$KEYRING not found (package debian-archive-keyring)"
-
 	mkdir -p "$CACHE"
 	# In the cache directory, so that the final rename stays on one file system.
 	tmp=$(mktemp -d "$CACHE/.fetch-$base.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
 	trap 'exit 130' INT TERM
-	# apt drops to the _apt user to download: it must be able to enter.
-	chmod 755 "$tmp"
-	mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/deb"
-	if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$tmp/deb"; fi
-	echo "deb [signed-by=$KEYRING] $uri $suite main" > "$tmp/sources.list"
-	# Only the host's architecture (linux-source is 'all'): the foreign
-	# ones the lab enables for kexec-tools would only add index downloads.
-	set -- -q -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache" \
-		-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=- \
-		-o Debug::NoLocking=1 -o "APT::Architectures=$(dpkg --print-architecture)" \
-		-o Acquire::Languages=none
-	if ! apt-get "$@" update > "$tmp/update.log" 2>&1 ||
+	apt_private "$tmp" "$suite"
+	if ! aptp update > "$tmp/update.log" 2>&1 ||
 	   grep -Eq '^(E: |W: Failed to fetch)' "$tmp/update.log"; then
 		if [ -n "$have" ]; then
 			warn "cannot read $suite from $uri (see below); keeping $pkg $have"
@@ -127,7 +77,7 @@ fetch() {
 		sed 's/^/  /' "$tmp/update.log" >&2
 		die "apt-get update of $suite from $uri failed; nothing was changed"
 	fi
-	want=$(apt-cache "$@" policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	want=$(aptc policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p')
 	if [ -z "$want" ] || [ "$want" = "(none)" ]; then
 		[ -n "$have" ] && { warn "$suite at $uri has no $pkg; keeping $have"; return 0; }
 		die "$suite at $uri has no package $pkg; nothing was changed"
@@ -137,7 +87,7 @@ fetch() {
 		return 0
 	fi
 	say "downloading $pkg $want from $uri $suite${have:+ (replacing $have)}"
-	if ! (cd "$tmp/deb" && apt-get "$@" download "$pkg=$want") > "$tmp/download.log" 2>&1; then
+	if ! (cd "$tmp/deb" && aptp download "$pkg=$want") > "$tmp/download.log" 2>&1; then
 		sed 's/^/  /' "$tmp/download.log" >&2
 		die "apt-get download $pkg=$want failed; nothing was changed"
 	fi

@@ -9,7 +9,87 @@ import subprocess
 import tempfile
 import time
 
-from .util import BUILD, LabError, run
+from .util import BUILD, ROOT, LabError, run
+
+# The QEMU the lab runs: "system" (Debian 12's 7.2, installed by make deps)
+# or "backports" (bookworm-backports' QEMU 10 with its SeaBIOS and OpenSBI,
+# unpacked next to it by scripts/fetch-qemu.sh). lab.py --qemu sets it;
+# LAB_QEMU is the default.
+QEMUS = ("system", "backports")
+_choice = {"name": os.environ.get("LAB_QEMU") or "system"}
+_described = {}
+
+
+def use(name):
+    if name not in QEMUS:
+        raise LabError(f"unknown QEMU '{name}'; known: {', '.join(QEMUS)}")
+    if name == "backports":
+        root()
+    _choice["name"] = name
+
+
+def chosen():
+    return _choice["name"]
+
+
+def root():
+    """The unpacked QEMU's directory, or None for the system's."""
+    if _choice["name"] == "system":
+        return None
+    d = os.path.join(os.environ.get("LAB_CACHE") or os.path.join(ROOT, "cache"), "qemu", "bookworm-backports")
+    if not os.path.exists(os.path.join(d, "usr", "bin", "qemu-system-x86_64")):
+        raise LabError(f"{d}: no QEMU unpacked there; run 'sh scripts/fetch-qemu.sh' (make deps QEMU=backports)")
+    return os.path.realpath(d)
+
+
+def binary(arch):
+    r = root()
+    return os.path.join(r, "usr", "bin", arch.qemu) if r else arch.qemu
+
+
+def machine_args(arch):
+    """The arch's QEMU arguments, with the chosen QEMU's own firmware:
+    -L at its data and SeaBIOS first, and its OpenSBI for '-bios default'."""
+    args = list(arch.qemu_args)
+    r = root()
+    if not r:
+        return args
+    if "-bios" in args and args[args.index("-bios") + 1] == "default" and arch.qemu.endswith("riscv64"):
+        args[args.index("-bios") + 1] = os.path.join(r, "usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin")
+    return ["-L", os.path.join(r, "usr/share/qemu"), "-L", os.path.join(r, "usr/share/seabios"), *args]
+
+
+def _package_versions():
+    r = root()
+    if r:
+        with open(os.path.join(r, "versions")) as f:
+            return dict(line.split(" ", 1) for line in f.read().split("\n") if " " in line)
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", "seabios", "qemu-system-data"],
+                       capture_output=True, text=True)
+    return dict(line.split(" ", 1) for line in p.stdout.split("\n") if " " in line)
+
+
+def describe(arch):
+    """{"emulator": "QEMU emulator version 10.0.2 (Debian ...)", "firmware": "..."}
+    for the arch's QEMU as chosen: what the binary prints, and the Debian
+    package of the firmware it boots (x86: SeaBIOS; riscv64: OpenSBI, which
+    Debian 12's QEMU carries in qemu-system-data)."""
+    key = (chosen(), arch.qemu)
+    if key not in _described:
+        try:
+            p = subprocess.run([binary(arch), "-version"], capture_output=True, text=True, timeout=30)
+            emu = (p.stdout.splitlines() or ["?"])[0].strip()
+        except OSError:
+            emu = f"{binary(arch)}: not found"
+        pv = _package_versions()
+        fw = ""
+        if arch.qemu.endswith("x86_64"):
+            fw = f"SeaBIOS {pv.get('seabios', '?')}"
+        elif arch.qemu.endswith("riscv64"):
+            fw = f"OpenSBI {pv['opensbi']}" if "opensbi" in pv else \
+                f"OpenSBI of qemu-system-data {pv.get('qemu-system-data', '?')}"
+        _described[key] = {"emulator": emu, "firmware": fw}
+    return _described[key]
 
 # Every generation gets the same tracing: boot-time kprobe events (enabled
 # by kprobe_event= itself), printed to the console with tp_printk. They mark
@@ -53,14 +133,14 @@ def ram2m_dtb(arch, smp_arg):
     riscv64 virt: OpenSBI 1.1 keeps 0x80000000-0x8007ffff from S-mode
     without marking it no-map, so Linux counts it as RAM.
     """
-    out = os.path.join(BUILD, "dtb", f"{arch.name}-smp{smp_arg.replace(',', '-')}.dtb")
+    out = os.path.join(BUILD, "dtb", f"{arch.name}-{chosen()}-smp{smp_arg.replace(',', '-')}.dtb")
     if os.path.exists(out):
         return out
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    args = list(arch.qemu_args)
+    args = machine_args(arch)
     i = args.index("-machine") + 1
     args[i] += f",dumpdtb={out}.orig"
-    run([arch.qemu, *args, "-smp", smp_arg, "-nodefaults", "-display", "none"],
+    run([binary(arch), *args, "-smp", smp_arg, "-nodefaults", "-display", "none"],
         f"{arch.name}: dumping QEMU's device tree")
     dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", f"{out}.orig"], check=True,
                          capture_output=True, text=True).stdout
@@ -170,7 +250,7 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     monitor = os.path.join(mondir, "monitor")
     if os.path.exists(logfile + ".regs"):
         os.unlink(logfile + ".regs")
-    cmd = [arch.qemu, *arch.qemu_args, *icount_args(arch, icount), *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
+    cmd = [binary(arch), *machine_args(arch), *icount_args(arch, icount), *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
            "-display", "none", "-monitor", f"unix:{monitor},server,nowait", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
     # QEMU's own log next to the console log: on x86 its cpu_reset log
@@ -184,7 +264,7 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
                              stderr=subprocess.PIPE)
     except FileNotFoundError:
         shutil.rmtree(mondir, ignore_errors=True)
-        raise LabError(f"{arch.qemu} not found (run 'make deps')")
+        raise LabError(f"{binary(arch)} not found (run 'make deps')")
     timed_out = False
     try:
         _, err = _wait(p, logfile, monitor, timeout)
@@ -196,7 +276,7 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
         shutil.rmtree(mondir, ignore_errors=True)
     secs = time.monotonic() - start
     if not timed_out and p.returncode not in (0,):
-        raise LabError(f"{arch.qemu} failed (exit {p.returncode}): {err.decode(errors='replace')[-500:]}")
+        raise LabError(f"{binary(arch)} failed (exit {p.returncode}): {err.decode(errors='replace')[-500:]}")
     with open(logfile, errors="replace") as f:
         text = f.read()
     return text, secs, timed_out

@@ -45,6 +45,11 @@ def linux(r):
     return out
 
 
+def emulator(r):
+    """'QEMU emulator version 7.2.x (...), SeaBIOS 1.16.2-1' or ''."""
+    return ", ".join(x for x in (getattr(r, "emulator", ""), getattr(r, "firmware", "")) if x)
+
+
 def groups(results):
     out = {}
     for r in results:
@@ -57,6 +62,8 @@ def text_table(results, width=110):
     for (arch, base), scs in groups(results).items():
         first = next(iter(next(iter(scs.values())).values()))
         lines.append(f"== {arch}, {linux(first)}: expected base/patched, result, evidence")
+        if emulator(first):
+            lines.append(f"   {emulator(first)}")
         for name, by in scs.items():
             b, p = by.get("base"), by.get("patched")
             lines.append(f"{name:22} base    [{b.expected:4}] {cell(b):28} {b.evidence[:width]}")
@@ -70,7 +77,7 @@ def markdown(results, extra=""):
            "`info` cells measure a race the base kernel loses in some runs and are not counted.", ""]
     for (arch, base), scs in groups(results).items():
         first = next(iter(next(iter(scs.values())).values()))
-        out += [f"## {arch}, {linux(first)}", "",
+        out += [f"## {arch}, {linux(first)}", ""] + ([emulator(first), ""] if emulator(first) else []) + [
                 "| scenario | base | patched |", "|---|---|---|"]
         for name, by in scs.items():
             row = []

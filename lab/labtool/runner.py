@@ -29,6 +29,9 @@ class Result:
     kernel_version: str = ""
     source_package: str = ""
     source_version: str = ""
+    # The QEMU as it names itself and the firmware it boots (qemu.describe()).
+    emulator: str = ""
+    firmware: str = ""
 
     @property
     def verdict(self):
@@ -262,8 +265,9 @@ def run_arch(arch, opts, selected):
     start = time.monotonic()
     images = prepare(arch, opts)
     src = kernel.tree_source(getattr(opts, "tree", None) or kernel.tree_dir(opts.base))
+    emu = qemu.describe(arch)
     log(f"{arch.name} {opts.label}: kernels ready after {fmt_secs(time.monotonic() - start)}: "
-        f"{kernel.describe(src)}")
+        f"{kernel.describe(src)}; {emu['emulator']}{', ' + emu['firmware'] if emu['firmware'] else ''}")
     out = []
     for sc in selected:
         if sc.arches and arch.name not in sc.arches:
@@ -280,7 +284,7 @@ def run_arch(arch, opts, selected):
         out.extend(res[k] for k in kernel.KERNELS)
         log(f"{arch.name} {opts.label} {sc.name}: done in {fmt_secs(time.monotonic() - t)}")
     for r in out:
-        for k, v in src.items():
+        for k, v in {**src, **qemu.describe(arch)}.items():
             setattr(r, k, v)
     return out
 

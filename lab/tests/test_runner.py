@@ -116,6 +116,7 @@ class ArchFilter(unittest.TestCase):
         calls = []
         with mock.patch.object(runner, "prepare", lambda a, o: {"base": {}, "patched": {}}), \
                 mock.patch.object(runner.kernel, "tree_source", lambda t: {"kernel_version": ""}), \
+                mock.patch.object(runner.qemu, "describe", lambda a: {"emulator": "QEMU", "firmware": ""}), \
                 mock.patch.object(runner, "run_scenario", lambda *a: calls.append(a[2].name) or {
                     k: runner.Result(a[0].name, "6.12", k, a[2].name, "pass", "pass", "")
                     for k in ("base", "patched")}), \
@@ -281,10 +282,6 @@ class Report(unittest.TestCase):
             self.assertIn(row["expected"], ("pass", "fail", "any"))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class ArmDefaults(unittest.TestCase):
     """arm: kexec_load() through kexec-tools, kprobe arguments from r0."""
 
@@ -333,3 +330,7 @@ class Mips64elNotBooted(unittest.TestCase):
                 runner.run_arch(a, opts, scenarios.all_scenarios())
         prep.assert_not_called()
         self.assertIn("not booted in the lab", str(cm.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
