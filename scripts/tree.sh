@@ -125,8 +125,12 @@ cmd_series() {
 }
 
 # Make the files in DIR one commit tagged 'base', by a fixed identity and date.
+# No automatic gc: repacking the base's loose objects in the background
+# would take minutes of CPU from the builds, for a tree made to be thrown
+# away.
 import_base() {
 	git -C "$1" init -q -b base-import &&
+		git -C "$1" config gc.auto 0 &&
 		git -C "$1" config user.name "$BASE_IDENT_NAME" &&
 		git -C "$1" config user.email "$BASE_IDENT_MAIL" &&
 		git -C "$1" add -A -f &&
