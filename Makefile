@@ -9,6 +9,17 @@
 #   make check        what CI runs: static checks of v6 and the fixes on
 #                     7.3, the lab's unit tests, the lab on 7.3 (x86_64,
 #                     arm64, riscv64) and the storm on 6.12 (x86_64)
+#   make deps         only the installation (QEMU=backports: also QEMU 10)
+#   make test         the lab's unit tests (recorded logs, no VM)
+#   make static       the static checks of BASE's series: checkpatch
+#                     --strict, git am of the mails, kernel-doc, rst,
+#                     shellcheck, every patch compiled on every arch it
+#                     touches; static-ci: what check runs, static-all:
+#                     every series and fix
+#   make report       docs/results/NAME.md (NAME=check) and the README's
+#                     headline table, from the last run's results.json
+#                     (RESULTS=path for another run's)
+#   make list         the scenarios and the architectures
 #   make check-full   static checks of every series and fix, every
 #                     scenario on 7.3 and 6.12 (x86_64, arm64, riscv64,
 #                     arm, ppc64le) and 6.1 (x86_64, arm64, riscv64):
@@ -39,6 +50,7 @@
 #   make validate KERNEL=/path [KCONFIG=/path/.config] [ARCH=...]
 #                     run the lab on a copy of your tree, without and with
 #                     the series, and print the table
+#   make clean        remove build/ (cache/ keeps the downloads)
 
 ARCH      ?= x86_64
 # The QEMU the lab runs: system (Debian 12's 7.2) or backports (QEMU 10
@@ -81,7 +93,7 @@ PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3
 LAB := $(PY) lab/lab.py
 SERIES_DIR = $(if $(filter $(SERIES_BASE),$(BASE)),series,backports/$(BASE))
 
-.PHONY: all lab deps check check-full static static-ci static-all test bench torture static-rfc fix static-fix tree export apply validate clean help
+.PHONY: all lab deps check check-full report list static static-ci static-all test bench torture static-rfc fix static-fix tree export apply validate clean help
 
 all: deps lab
 
@@ -94,13 +106,14 @@ deps:
 
 lab:
 	$(LAB) run --arch $(ARCH) --base $(BASE) --scenarios "$(SCENARIOS)" \
-		--cmdline "$(CMDLINE)" --smp $(SMP) --iterations $(ITER) --gens $(GENS)
+		--cmdline "$(CMDLINE)" --smp $(SMP) --iterations $(ITER) --gens $(GENS) \
+		--command "make ARCH=$(ARCH) BASE=$(BASE) QEMU=$(QEMU) ITER=$(ITER) GENS=$(GENS)"
 
 # CI: the static checks of v6 and of the fixes on 7.3 (the backports'
 # static checks cost another 14 prepared trees: static-all, check-full).
 check: deps static-ci test
 	$(LAB) run --runs "$(CHECK_RUNS)" --smp $(SMP) \
-		--iterations $(CHECK_ITER) --gens $(CHECK_GENS)
+		--iterations $(CHECK_ITER) --gens $(CHECK_GENS) --command "make check QEMU=$(QEMU)"
 
 static-ci:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE)
@@ -110,7 +123,17 @@ static-ci:
 
 check-full: deps static-all test
 	$(LAB) run --runs "$(FULL_RUNS)" --smp $(SMP) \
-		--iterations $(CHECK_ITER) --gens $(CHECK_GENS)
+		--iterations $(CHECK_ITER) --gens $(CHECK_GENS) --command "make check-full QEMU=$(QEMU)"
+
+# The last run's results (RESULTS) as docs/results/$(NAME).md, and the
+# README's headline table from them.
+RESULTS ?= build/report/results.json
+NAME    ?= check
+report:
+	$(LAB) report --results $(RESULTS) --name $(NAME) --readme README.md
+
+list:
+	@$(LAB) list
 
 static:
 	$(PY) scripts/check_series.py --base $(BASE)

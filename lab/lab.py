@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The lab's command line: build, boot, compare.
 
-  lab.py run   [--arch x86_64,arm64] [--base 7.3] [--scenarios a,b] ...
+  lab.py run   [--arch x86_64,arm64] [--base 7.3] [--scenarios a,b] [--qemu backports] ...
+  lab.py report [--results build/report/results.json] [--name NAME] [--readme README.md]
+  lab.py list  [scenarios|arches]
+  lab.py parse LOG [--scenario NAME]
   lab.py bench [--arch ...] [--smp 2,4,8] [--runs 5]
   lab.py torture [--arch arm64] [--smp 8] [--kexecs 200] [--gens 25] [--kernel rfc,patched] [--icount arch|0|off]
   lab.py test  (the lab's own unit tests, on recorded logs)
@@ -64,8 +67,12 @@ def cmd_run(a):
             log(f"{ar.name} {b}: 'patched' below is {b} + fixes/{a.fix}/, not the series")
         selected = scenarios.select(names, fix=a.fix, **kw) if names else default
         results += runner.run_arch(ar, opts, selected)
-    runner.save(results, os.path.join(BUILD, "report", "results.json"))
-    wall = f"wall time of this run: {fmt_secs(time.monotonic() - start)}"
+    secs = time.monotonic() - start
+    run = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "command": a.command or "lab.py " + " ".join(sys.argv[1:]),
+           "host_cpus": os.cpu_count(), "wall": fmt_secs(secs), "qemu": qemu.chosen()}
+    runner.save(results, os.path.join(BUILD, "report", "results.json"), run)
+    wall = f"wall time of this run: {fmt_secs(secs)}"
     report.write(results, wall)
     if a.fix:
         print(f"('patched' in this table: the base plus fixes/{a.fix}/, not the series)")
@@ -76,6 +83,72 @@ def cmd_run(a):
         print(line)
     print(report.closing_line(results))
     return 1 if report.counts(results)[1] else 0
+
+
+def cmd_report(a):
+    """docs/results/NAME.md from a run's results.json, and the README's
+    headline table from the same run."""
+    run, results = runner.load(a.results)
+    if not results:
+        raise LabError(f"{a.results}: no results in it")
+    title = a.title or f"Lab results: {a.name}"
+    os.makedirs(a.docs, exist_ok=True)
+    out = os.path.join(a.docs, f"{a.name}.md")
+    with open(out, "w") as f:
+        f.write(report.page(run, results, title))
+    print(f"report: wrote {out}")
+    if a.readme:
+        link = os.path.relpath(out, os.path.dirname(os.path.abspath(a.readme)))
+        with open(a.readme) as f:
+            text = f.read()
+        new = report.replace_between(text, report.headline(run, results, link), a.readme)
+        with open(a.readme, "w") as f:
+            f.write(new)
+        print(f"report: the headline table in {a.readme}")
+    print(report.closing_line(results))
+    return 0
+
+
+def cmd_list(a):
+    """The scenarios (with what they check) and the architectures."""
+    if a.what in ("scenarios", "all"):
+        for sc in scenarios.all_scenarios():
+            where = []
+            if sc.arches:
+                where.append("arch " + ",".join(sc.arches))
+            if sc.bases:
+                where.append("base " + ",".join(sc.bases))
+            if sc.fix:
+                where.append(f"--fix {sc.fix}")
+            exp = f"base {sc.expect['base']}, patched {sc.expect['patched']}"
+            print(f"{sc.name:24} {exp}{'; ' + '; '.join(where) if where else ''}")
+            print(f"{'':24} {sc.doc.strip().splitlines()[0] if sc.doc.strip() else ''}")
+    if a.what in ("arches", "all"):
+        for n in archmod.available():
+            ar = archmod.load(n)
+            print(f"{n:12} {ar.qemu} {' '.join(ar.qemu_args)}"
+                  f"{'  (not booted: ' + ar.not_booted + ')' if ar.not_booted else ''}")
+    return 0
+
+
+def cmd_parse(a):
+    """What the lab sees in a saved console log, and a scenario's verdict on it."""
+    from labtool import parser
+    with open(a.log, errors="replace") as f:
+        text = f.read()
+    lg = parser.parse(text)
+    for g in lg.generations:
+        w = g.window()
+        print(f"generation {g.index}: {len(g.lines)} lines, {len(g.events)} lab events, "
+              f"{len(w)} hotplug operation(s) in the window")
+    for _, line in lg.splats:
+        print(f"splat: {line.strip()}")
+    if a.scenario:
+        sc = scenarios.select([a.scenario])[0]
+        ok, evidence, *_ = sc.check_for(a.base)(scenarios.Run(lg, False, 0, a.log, a.smp), sc)
+        print(f"{sc.name} on this log: {'pass' if ok else 'fail'}: {evidence}")
+        return 0 if ok else 1
+    return 1 if lg.splats else 0
 
 
 def cmd_bench(a):
@@ -118,13 +191,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="build base and patched kernels, run the scenarios")
-    r.add_argument("--arch", default="x86_64")
-    r.add_argument("--base", default=kernel.SERIES_BASE)
+    r.add_argument("--arch", default="x86_64", help="architectures, comma-separated (lab.py list arches)")
+    r.add_argument("--base", default=kernel.SERIES_BASE, help=f"bases, comma-separated: {', '.join(kernel.BASES)}")
     r.add_argument("--runs", default="", help='BASE:ARCH[:SCENARIO+...], e.g. "7.3:x86_64 '
                    '6.1:arm64:teardown-fail" (instead of --base x --arch)')
-    r.add_argument("--scenarios", default="")
+    r.add_argument("--scenarios", default="", help="scenarios, comma-separated (default: every one "
+                   "about the series; lab.py list scenarios)")
     r.add_argument("--cmdline", default="", help="extra kernel parameters for every guest")
-    r.add_argument("--smp", type=int, default=4)
+    r.add_argument("--smp", type=int, default=4, help="vCPUs per guest (1-16)")
     r.add_argument("--iterations", type=int, default=3, help="runs of the racy scenarios")
     r.add_argument("--gens", type=int, default=3, help="kexecs in a chain")
     r.add_argument("--tree", help="a prepared user tree with 'base' and 'series' (make validate)")
@@ -132,18 +206,40 @@ def main(argv=None):
     r.add_argument("--label", help="name for the base in the report (make validate)")
     r.add_argument("--fix", help="a fix in fixes/ the lab found outside the series: 'patched' is "
                                  "the base plus that fix, and the scenarios are the ones that show it")
+    r.add_argument("--command", help="how the run was started, for the report (make passes its target)")
     r.set_defaults(func=cmd_run)
+    rp = sub.add_parser("report", help="write docs/results/NAME.md and the README's headline table "
+                                       "from a run's results.json")
+    rp.add_argument("--results", default=os.path.join(BUILD, "report", "results.json"),
+                    help="the run's results.json (default: the last run's)")
+    rp.add_argument("--name", default="lab", help="the page: docs/results/NAME.md")
+    rp.add_argument("--title", help="the page's title")
+    rp.add_argument("--docs", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                   "docs", "results"), help="where the page goes")
+    rp.add_argument("--readme", help="a README whose headline table (between the lab report "
+                                     "markers) this run replaces")
+    rp.set_defaults(func=cmd_report)
+    ls = sub.add_parser("list", help="the scenarios and the architectures")
+    ls.add_argument("what", nargs="?", default="all", choices=("scenarios", "arches", "all"))
+    ls.set_defaults(func=cmd_list)
+    pa = sub.add_parser("parse", help="parse a saved console log: generations, window, splats; "
+                                      "with --scenario, that scenario's verdict on it")
+    pa.add_argument("log", help="a console log (build/report/logs/*.log)")
+    pa.add_argument("--scenario", help="a scenario whose check to run on the log")
+    pa.add_argument("--base", default=kernel.SERIES_BASE, help="the base the log's kernel is on")
+    pa.add_argument("--smp", type=int, default=4, help="the vCPUs the run had")
+    pa.set_defaults(func=cmd_parse)
     b = sub.add_parser("bench", help="time the kexec shutdown path, base vs v5 (patched) vs rfc")
-    b.add_argument("--arch", default="x86_64,arm64")
+    b.add_argument("--arch", default="x86_64,arm64", help="architectures, comma-separated")
     # bench and torture build the RFC, which is on top of the 6.12 series.
-    b.add_argument("--base", default=RFC_BASE)
-    b.add_argument("--smp", default="2,4,8")
-    b.add_argument("--runs", type=int, default=5)
+    b.add_argument("--base", default=RFC_BASE, help="the base the RFC applies to")
+    b.add_argument("--smp", default="2,4,8", help="vCPU counts, comma-separated")
+    b.add_argument("--runs", type=int, default=5, help="runs per kernel and vCPU count")
     b.set_defaults(func=cmd_bench)
     o = sub.add_parser("torture", help="kexec chains under the hotplug storm on the rfc kernel")
-    o.add_argument("--arch", default="arm64")
-    o.add_argument("--base", default=RFC_BASE)
-    o.add_argument("--smp", type=int, default=8)
+    o.add_argument("--arch", default="arm64", help="architectures, comma-separated, one after the other")
+    o.add_argument("--base", default=RFC_BASE, help="the base the RFC applies to")
+    o.add_argument("--smp", type=int, default=8, help="vCPUs per guest")
     o.add_argument("--kexecs", type=int, default=200, help="kexecs to do in all")
     o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")
     o.add_argument("--minutes", type=float, default=0, help="stop after this much time (0: no limit)")
@@ -178,6 +274,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("lab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into head: what was wanted was printed.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

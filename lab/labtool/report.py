@@ -1,9 +1,10 @@
-"""Results -> a table on the terminal, report.md and results.json."""
+"""Results -> a table on the terminal, report.md, results.ktap, and the
+pages in docs/ and the README's headline table (lab.py report)."""
 
 import os
 
 from .kernel import describe
-from .util import BUILD
+from .util import BUILD, LabError
 
 CELL = {"ok": "{r}", "MISMATCH": "{r} (MISMATCH: expected {e})", "info": "{r} (info)", "skip": "skip"}
 
@@ -97,3 +98,104 @@ def write(results, extra=""):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write(markdown(results, extra))
+    with open(os.path.join(d, "results.ktap"), "w") as f:
+        f.write(ktap(results))
+
+
+def ktap(results):
+    """KTAP version 1: one test per counted cell; cells expected 'any'
+    (informational) become diagnostic lines, skips are SKIP."""
+    tests, lines = [], ["KTAP version 1"]
+    for r in results:
+        name = f"{r.arch}_{r.base}_{r.kernel}_{r.scenario}".replace(" ", "_")
+        if r.verdict == "info":
+            lines.append(f"# {name}: {r.result}, not counted (expected any): {r.evidence[:200]}")
+            continue
+        tests.append((name, r))
+    lines.insert(1, f"1..{len(tests)}")
+    for i, (name, r) in enumerate(tests, 1):
+        if r.verdict == "skip":
+            lines.append(f"ok {i} {name} # SKIP {r.evidence[:200]}")
+            continue
+        lines.append(f"# {name}: expected {r.expected}, got {r.result}: {r.evidence[:200]}")
+        lines.append(f"{'ok' if r.verdict == 'ok' else 'not ok'} {i} {name}")
+    p, f, sk, _ = counts(results)
+    lines.append(f"# Totals: pass:{p} fail:{f} xfail:0 xpass:0 skip:{sk} error:0")
+    return "\n".join(lines) + "\n"
+
+
+def run_line(run):
+    """'2026-12-02 17:40 UTC, `make check`, 2 CPUs, 41m10s' from a run record."""
+    parts = [run.get("date", "date not recorded")]
+    if run.get("command"):
+        parts.append(f"`{run['command']}`")
+    if run.get("host_cpus"):
+        parts.append(f"{run['host_cpus']} host CPUs")
+    if run.get("wall"):
+        parts.append(f"wall time {run['wall']}")
+    return ", ".join(parts)
+
+
+def page(run, results, title):
+    """A docs/ page for one run, as the lab wrote it."""
+    out = [f"# {title}", "",
+           "Written by `lab.py report` from the run's `results.json`; not edited by hand.", "",
+           f"Run: {run_line(run)}.", "",
+           "Each cell: result on that kernel (expected in brackets), then the evidence line. "
+           "`info` cells measure a race the base kernel loses in some runs and are not counted.", ""]
+    for (arch, base), scs in groups(results).items():
+        first = next(iter(next(iter(scs.values())).values()))
+        out += [f"## {arch}, {linux(first)}", ""] + ([emulator(first), ""] if emulator(first) else []) + [
+                "| scenario | base | patched |", "|---|---|---|"]
+        for name, by in scs.items():
+            row = []
+            for k in ("base", "patched"):
+                r = by[k]
+                row.append(f"**{cell(r)}** [{r.expected}] {r.evidence.replace('|', chr(92) + '|')}")
+            out.append(f"| {name} | {row[0]} | {row[1]} |")
+        out.append("")
+    bad = mismatches(results)
+    if bad:
+        out += ["Cells that did not give their expected result:", ""] + [f"- {b}" for b in bad] + [""]
+    out += [f"Closing line: **{closing_line(results)}**", ""]
+    return "\n".join(out)
+
+
+def _runs(r):
+    return f"{r.failed_runs}/{r.runs}" if r.runs else r.result
+
+
+def headline(run, results, link):
+    """The README's results: per arch and kernel, where the base failed and
+    how the patched kernel did, with the closing line."""
+    out = [f"Written by `lab.py report` from the run of {run_line(run)}; every cell with its "
+           f"evidence line: [{link}]({link}).", "",
+           "| arch, kernel | emulator | base kernel failed (failed/all runs) | patched kernel | cells |",
+           "|---|---|---|---|---|"]
+    for (arch, base), scs in groups(results).items():
+        first = next(iter(next(iter(scs.values())).values()))
+        cells = [r for by in scs.values() for r in by.values()]
+        base_failed = [f"{n} ({_runs(by['base'])}{', info' if by['base'].verdict == 'info' else ''})"
+                       for n, by in scs.items() if by["base"].result == "fail"]
+        pat = [by["patched"] for by in scs.values() if by["patched"].verdict != "skip"]
+        pat_ok = sum(r.verdict in ("ok", "info") and r.result == "pass" for r in pat)
+        pat_bad = [f"{r.scenario} ({_runs(r)})" for r in pat if r.result != "pass"]
+        p, f, sk, _ = counts(cells)
+        out.append(f"| {arch}, {linux(first)} | {emulator(first) or 'not recorded'} | "
+                   f"{', '.join(base_failed) or 'none'} | {pat_ok}/{len(pat)} scenarios passed"
+                   f"{'; failed: ' + ', '.join(pat_bad) if pat_bad else ''} | "
+                   f"{p} as expected, {f} not{f', {sk} skipped' if sk else ''} |")
+    out += ["", f"Closing line: **{closing_line(results)}**"]
+    return "\n".join(out)
+
+
+BEGIN, END = "<!-- lab report: begin -->", "<!-- lab report: end -->"
+
+
+def replace_between(text, body, path):
+    """text with what stands between BEGIN and END replaced by body."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise LabError(f"{path}: wants one '{BEGIN}' line and, after it, one '{END}' line")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    return f"{head}{BEGIN}\n{body}\n{END}{tail}"

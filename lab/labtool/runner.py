@@ -289,7 +289,21 @@ def run_arch(arch, opts, selected):
     return out
 
 
-def save(results, path):
+def save(results, path, run=None):
+    """results.json: {"run": what ran when, "results": one row per cell}."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump([{k: v for k, v in asdict(r).items()} for r in results], f, indent=1)
+        json.dump({"run": run or {}, "results": [asdict(r) for r in results]}, f, indent=1)
+
+
+def load(path):
+    """(run, results) from a results.json save() wrote."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise LabError(f"{path}: cannot read the results: {e}")
+    rows = data["results"] if isinstance(data, dict) else data
+    known = {f for f in Result.__dataclass_fields__}
+    return (data.get("run", {}) if isinstance(data, dict) else {},
+            [Result(**{k: v for k, v in row.items() if k in known}) for row in rows])

@@ -102,7 +102,7 @@ class Versions(unittest.TestCase):
         self.assertIn("== x86_64, validate-7.3: Linux 7.3.4 (Debian", report.text_table(rs))
         with tempfile.TemporaryDirectory() as d:
             runner.save(rs, os.path.join(d, "results.json"))
-            row = json.loads(read(os.path.join(d, "results.json")))[0]
+            row = json.loads(read(os.path.join(d, "results.json")))["results"][0]
         self.assertEqual((row["kernel_version"], row["source_package"], row["source_version"]),
                          ("7.3.4", "linux-source-7.3", "7.3.4-1~bpo13+1"))
 

@@ -274,7 +274,9 @@ class Report(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "results.json")
             runner.save(self.results(), path)
-            data = json.load(open(path))
+            data = json.load(open(path))["results"]
+            _, back = runner.load(path)
+        self.assertEqual([vars(r) for r in back], [vars(r) for r in self.results()])
         for row in data:
             for key in ("arch", "base", "kernel", "scenario", "expected", "result", "evidence"):
                 self.assertIn(key, row)
