@@ -19,9 +19,22 @@ def counts(results):
     return v.count("ok"), v.count("MISMATCH"), v.count("skip"), v.count("info")
 
 
+# What the counters of runner.REPEATS are called in the closing line.
+REPEAT_NAMES = {"x86_resets": "x86 reset of a kexec'd kernel (cause not known)",
+                "kexec_flag_races": "powerpc kexec_flag race"}
+
+
 def closing_line(results):
+    """'N passed, N failed[, N skipped]', and every repeated run, by cause."""
     p, f, s, _ = counts(results)
-    return f"{p} passed, {f} failed" + (f", {s} skipped" if s else "")
+    line = f"{p} passed, {f} failed" + (f", {s} skipped" if s else "")
+    rep = {}
+    for r in results:
+        for c, n in (getattr(r, "repeats", None) or {}).items():
+            rep[c] = rep.get(c, 0) + n
+    if rep:
+        line += "; runs repeated: " + ", ".join(f"{n} after {REPEAT_NAMES.get(c, c)}" for c, n in sorted(rep.items()))
+    return line
 
 
 def mismatches(results):

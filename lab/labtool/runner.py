@@ -32,6 +32,8 @@ class Result:
     # The QEMU as it names itself and the firmware it boots (qemu.describe()).
     emulator: str = ""
     firmware: str = ""
+    # Runs repeated after a failure of REPEATS, by its counter name.
+    repeats: dict = None
 
     @property
     def verdict(self):
@@ -129,7 +131,7 @@ def known_loss(run, logfile, note):
     stuck = next((line for _, line in run.log.splats if "is stuck" in line), None)
     if stuck and "kexec_wait+" in note:
         return "race", (f"{stuck.strip()}, that CPU still in the old kernel's kexec_wait "
-                        f"(powerpc kexec_flag race, see README)")
+                        f"(powerpc kexec_flag race, see docs/investigations.md)")
     return None
 
 
@@ -221,9 +223,10 @@ def run_scenario(arch, images, sc, opts, logdir):
         for counter, what in REPEATS.values():
             n = st["counters"].get(counter, 0)
             if n:
-                evidence = f"{evidence} ({n} run(s) repeated after the {what}, see README)"
+                evidence = f"{evidence} ({n} run(s) repeated after the {what}, see docs/lab.md)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
-                            st["runs"], failed, st["logs"], bool(st["other_fail"]))
+                            st["runs"], failed, st["logs"], bool(st["other_fail"]),
+                            repeats={c: st["counters"][c] for c, _ in REPEATS.values() if st["counters"].get(c)})
     return results
 
 
