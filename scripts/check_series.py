@@ -35,35 +35,20 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab"))
 
+from labtool import arch as archmod  # noqa: E402
 from labtool import kernel  # noqa: E402
 from labtool.util import BUILD, LabError, fmt_secs, log, run  # noqa: E402
 
-# Marks an architecture built with LLVM instead of a cross gcc.
-LLVM = object()
-
-# Architectures compiled for every commit: (name, ARCH, CROSS_COMPILE or
-# LLVM, defconfig, the directory of the arch's own files).
-ARCHES = [
-    ("x86_64", "x86", "", "x86_64_defconfig", "arch/x86/"),
-    ("arm64", "arm64", "aarch64-linux-gnu-", "defconfig", "arch/arm64/"),
-    ("arm", "arm", "arm-linux-gnueabihf-", "multi_v7_defconfig", "arch/arm/"),
-    ("riscv64", "riscv", "riscv64-linux-gnu-", "defconfig", "arch/riscv/"),
-    ("ppc64le", "powerpc", "powerpc64le-linux-gnu-", "ppc64le_defconfig", "arch/powerpc/"),
-    ("mips64el", "mips", "mips64el-linux-gnuabi64-", "loongson3_defconfig", "arch/mips/"),
-    # No gcc cross compiler in Debian 12: Debian's clang-19 (LLVM=-19),
-    # on the bases whose scripts/min-tool-version.sh it satisfies.
-    ("loongarch64", "loongarch", LLVM, "loongson64_defconfig", "arch/loongarch/"),
-]
+# Architectures compiled for every commit, from lab/arch/*.conf (those with
+# a defconfig): (name, ARCH, CROSS_COMPILE or the LLVM suffix, defconfig,
+# the directory of the arch's own files, options it needs, bases it is
+# compiled on or None for all).
+ARCHES = [(a.name, a.karch, ("llvm", a.llvm) if a.llvm else a.cross, a.defconfig, f"arch/{a.karch}/",
+           a.static_config, tuple(a.static_bases) or None)
+          for a in map(archmod.load, archmod.available()) if a.defconfig]
 NEED = ["CONFIG_SMP=y", "CONFIG_HOTPLUG_CPU=y", "CONFIG_KEXEC=y"]
-# Options a touched file needs to be built on an architecture.
-NEED_BY_ARCH = {
-    "arm": ["CONFIG_HVC_DCC=y", "CONFIG_HVC_DCC_SERIALIZE_SMP=y"],
-    "arm64": ["CONFIG_HVC_DCC=y", "CONFIG_HVC_DCC_SERIALIZE_SMP=y"],
-}
 # Files outside arch/ that exist for some architectures only.
 ONLY_ON = {"drivers/tty/hvc/hvc_dcc.c": ("arm", "arm64")}
-# Bases clang-19 builds LoongArch for (6.1 predates LoongArch clang support).
-LLVM_BASES = ("7.3", "6.12")
 
 
 def git(tree, *args):
@@ -164,9 +149,9 @@ def check_shellcheck(tree, files, top="series"):
 
 
 def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
-    if cross is LLVM:
-        tool = ["LLVM=-19"]
-        cc = "clang-19"
+    if isinstance(cross, tuple):
+        tool = [f"LLVM={cross[1]}"]
+        cc = f"clang{cross[1]}"
     else:
         tool = [f"CROSS_COMPILE={cross}"]
         cc = f"{cross}gcc"
@@ -235,14 +220,14 @@ def check_bisect(tree, base, commits, files, arches=None):
     # script, which the lab runs. Assembler files of arch/ too.
     cfiles = [f for f in files if (f.endswith(".c") or f.startswith("arch/") and f.endswith(".S")) and
               not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
-    for name, karch, cross, defconfig, adir in ARCHES:
+    for name, karch, cross, defconfig, adir, need, bases in ARCHES:
         if arches and name not in arches:
             continue
-        if cross is LLVM and base not in LLVM_BASES:
+        if bases and base not in bases:
             continue
-        if cross is LLVM and subprocess.call(["sh", "-c", "command -v clang-19"],
-                                             stdout=subprocess.DEVNULL) != 0:
-            bad.append(f"{name}: clang-19 is not installed (make deps)")
+        if isinstance(cross, tuple) and subprocess.call(["sh", "-c", f"command -v clang{cross[1]}"],
+                                                        stdout=subprocess.DEVNULL) != 0:
+            bad.append(f"{name}: clang{cross[1]} is not installed (make deps)")
             continue
         objs = sorted({build_unit(wt, f)[:-2] + ".o" for f in cfiles
                        if (not f.startswith("arch/") or f.startswith(adir)) and name in ONLY_ON.get(f, (name,))})
@@ -257,12 +242,12 @@ def check_bisect(tree, base, commits, files, arches=None):
             _make(wt, obj, karch, cross, defconfig, logfile=logf, what=f"{name}: {defconfig}")
             frag = os.path.join(obj, "check.config")
             with open(frag, "w") as fh:
-                fh.write("\n".join(NEED + NEED_BY_ARCH.get(name, [])) + "\n")
+                fh.write("\n".join(NEED + need) + "\n")
             run([os.path.join(wt, "scripts/kconfig/merge_config.sh"), "-m", "-O", obj,
                  os.path.join(obj, ".config"), frag], f"{name}: config", logfile=logf)
             _make(wt, obj, karch, cross, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig")
         cfg = open(os.path.join(obj, ".config")).read()
-        missing = [o for o in NEED + NEED_BY_ARCH.get(name, []) if o not in cfg.splitlines()]
+        missing = [o for o in NEED + need if o not in cfg.splitlines()]
         if missing:
             bad.append(f"{name}: {defconfig} lacks {missing}")
             continue
@@ -297,7 +282,7 @@ def main():
             sdir, rng, label = kernel.fix_dir(a.fix), f"base..{top}", ""
             ftouched = touched(tree, rng)
             arches = None if any(not f.startswith("arch/") for f in ftouched) else \
-                tuple(n for n, _, _, _, adir in ARCHES if any(f.startswith(adir) for f in ftouched))
+                tuple(n for n, _, _, _, adir, _, _ in ARCHES if any(f.startswith(adir) for f in ftouched))
         elif a.rfc:
             tree = kernel.prepare_rfc(a.base)
             sdir, rng, arches, label = kernel.rfc_dir(a.base), "series..rfc", ("arm64", "riscv64"), "rfc "

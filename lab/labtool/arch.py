@@ -7,7 +7,10 @@ from .util import LAB, ConfigError
 
 FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix",
-          "loader", "kprobe_arg1", "not_booted", "torture_icount", "no_trace")
+          "loader", "kprobe_arg1", "not_booted", "torture_icount", "no_trace",
+          # make static: the defconfig, options added to it, LLVM suffix
+          # instead of the cross gcc, the bases compiled (empty: all).
+          "defconfig", "static_config", "llvm", "static_bases")
 
 
 class Arch:
@@ -18,6 +21,8 @@ class Arch:
         self.qemu_args = self.qemu_args.split()
         self.lib_dirs = self.lib_dirs.split()
         self.no_trace = self.no_trace.split()
+        self.static_config = self.static_config.split()
+        self.static_bases = self.static_bases.split()
 
     def __repr__(self):
         return f"Arch({self.name})"
