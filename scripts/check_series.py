@@ -221,7 +221,7 @@ def check_bisect(tree, base, commits, files, arches=None):
     cfiles = [f for f in files if (f.endswith(".c") or f.startswith("arch/") and f.endswith(".S")) and
               not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
     for name, karch, cross, defconfig, adir, need, bases in ARCHES:
-        if arches and name not in arches:
+        if arches is not None and name not in arches:
             continue
         if bases and base not in bases:
             continue
@@ -273,6 +273,8 @@ def main():
     ap.add_argument("--skip", default="", help="comma list of checks to skip")
     ap.add_argument("--rfc", action="store_true", help="check the RFC series instead (arm64, riscv64)")
     ap.add_argument("--fix", help="check fixes/FIX instead (on the base)")
+    ap.add_argument("--arches", default="", help="compile for these architectures only (comma "
+                    "list; default: every one the series or fix needs)")
     a = ap.parse_args()
     top = "series"
     try:
@@ -289,6 +291,13 @@ def main():
         else:
             tree = kernel.prepare_tree(a.base)
             sdir, rng, arches, label = kernel.series_dir(a.base), "base..series", None, ""
+        if a.arches:
+            only = tuple(x for x in a.arches.split(",") if x)
+            unknown = [x for x in only if x not in [n for n, *_ in ARCHES]]
+            if unknown:
+                raise LabError(f"--arches: unknown architecture(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(n for n, *_ in ARCHES)}")
+            arches = tuple(x for x in (arches or only) if x in only)
         patches = sorted(p for p in glob.glob(os.path.join(sdir, "[0-9][0-9][0-9][0-9]-*.patch"))
                          if not p.endswith("0000-cover-letter.patch"))
         files = touched(tree, rng)
@@ -315,7 +324,8 @@ def main():
                 passed += 1
                 print(f"{name:11} ok: {summary}")
         what = f"fix {a.fix} checks" if a.fix else f"{label}series checks"
-        print(f"{what} ({a.base}): {passed} passed, {failed} failed")
+        only = f", compiled for {','.join(arches)} only" if a.arches else ""
+        print(f"{what} ({a.base}{only}): {passed} passed, {failed} failed")
         return 1 if failed else 0
     except LabError as e:
         print(f"check_series: error: {e}", file=sys.stderr)
