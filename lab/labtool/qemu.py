@@ -296,6 +296,39 @@ def _symbols(vmlinux, nm):
     return syms
 
 
+def _where(addr, syms):
+    i = bisect.bisect_right(syms, (addr, "\uffff")) - 1
+    if i >= 0 and addr - syms[i][0] < 0x100000:
+        return f"{syms[i][1]}+{addr - syms[i][0]:#x}"
+    return f"{addr:#x}"
+
+
+def triple_fault_states(logfile, vmlinux, nm):
+    """x86: each vCPU's state as QEMU's cpu_reset log dumped it after the
+    last "Triple fault" (the state the reset found), e.g.
+    'CPU0 HLT=1 stop_this_cpu+0x9c, CPU1 HLT=0 0x9d000', or ''.
+
+    The vCPU that faulted is not halted; one parked in the old kernel's
+    HLT loop shows HLT=1 there. Addresses are named with vmlinux (every
+    generation of a chain runs the same kernel image)."""
+    try:
+        with open(logfile + ".qemu", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    if "Triple fault" not in text:
+        return ""
+    tail = text[text.rindex("Triple fault"):]
+    syms = _symbols(vmlinux, nm)
+    out = []
+    for cpu, block in re.findall(r"CPU Reset \(CPU (\d+)\)\n(.*?)(?=CPU Reset|\Z)", tail, flags=re.S):
+        m = re.search(r"\b[RE]IP=([0-9a-f]+)\b.*?\bSMM=(\d)\s+HLT=(\d)", block, flags=re.S)
+        if m:
+            smm = " SMM=1" if m.group(2) == "1" else ""
+            out.append(f"CPU{cpu} HLT={m.group(3)}{smm} {_where(int(m.group(1), 16), syms)}")
+    return ", ".join(out)
+
+
 def snapshot_summary(logfile, vmlinux, nm):
     """Where each vCPU was in <log>.regs ('CPU#2 kexec_wait+0x10'), or ''."""
     try:
@@ -310,12 +343,7 @@ def snapshot_summary(logfile, vmlinux, nm):
         m = re.search(r"(?:\bNIP|\bPC=|\bRIP=|\bpc)\s*([0-9a-f]{8,16})\b", block)
         if not m:
             continue
-        addr = int(m.group(1), 16)
         if syms is None:
             syms = _symbols(vmlinux, nm)
-        name = f"{addr:#x}"
-        i = bisect.bisect_right(syms, (addr, "\uffff")) - 1
-        if i >= 0 and addr - syms[i][0] < 0x100000:
-            name = f"{syms[i][1]}+{addr - syms[i][0]:#x}"
-        where.append(f"CPU#{cpu} {name}")
+        where.append(f"CPU#{cpu} {_where(int(m.group(1), 16), syms)}")
     return ", ".join(where)

@@ -86,7 +86,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
         ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
         shows_it = sc.fail_signature and sc.fail_signature in evidence
         note = snapshot_note(arch, img, logfile)
-        loss = None if ok or shows_it else known_loss(run, logfile, note)
+        loss = None if ok or shows_it else known_loss(run, logfile, note, img)
         if not loss or len(repeated) == MAX_REPEATS:
             break
         kind, why = loss
@@ -118,16 +118,24 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
 REPEATS = {"reset": ("x86_resets", "x86 reset"), "race": ("kexec_flag_races", "powerpc kexec_flag race")}
 
 
-def known_loss(run, logfile, note):
+def known_loss(run, logfile, note, img=None):
     """(kind, description) if the failed run is one of REPEATS, else None;
-    note is the run's snapshot_note().
+    note is the run's snapshot_note(), img the kernel's image_set().
 
     The race may end in a timeout: CPU hotplug then waits for that CPU
     again and again.
     """
     last = None if run.timed_out else run.log.silent_reset_without_bsp()
     if last and triple_fault(logfile):
-        return "reset", f"x86 triple fault in a kexec'd kernel with the real BSP halted (last line: {last[:80]})"
+        states = qemu.triple_fault_states(logfile, os.path.join(os.path.dirname(img["image"]), "vmlinux"),
+                                          "nm") if img else ""
+        # native_stop_other_cpus() falls back to NMIs when a CPU does not
+        # stop within a second: a late NMI to the halted BSP is one way to
+        # wake it into memory the new kernel has reused.
+        nmi = "Shutting down cpus with NMI" in run.log.text
+        return "reset", (f"x86 triple fault in a kexec'd kernel with the real BSP halted (last line: {last[:80]})"
+                         + (f"; vCPUs at the reset: {states}" if states else "")
+                         + ("; the old kernel stopped CPUs with NMIs" if nmi else "; no stop NMI was sent"))
     stuck = next((line for _, line in run.log.splats if "is stuck" in line), None)
     if stuck and "kexec_wait+" in note:
         return "race", (f"{stuck.strip()}, that CPU still in the old kernel's kexec_wait "

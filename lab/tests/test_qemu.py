@@ -5,6 +5,7 @@ import shutil
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -84,3 +85,25 @@ class TortureMode(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TripleFaultStates(unittest.TestCase):
+    """x86: what QEMU's cpu_reset log says of each vCPU after a triple fault."""
+
+    LOG = ("CPU Reset (CPU 0)\nRAX=0 RBX=0\nRIP=000000000000fff0 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\n"
+           "Triple fault\n"
+           "CPU Reset (CPU 0)\nRAX=0000000000000000 RBX=0000000000000000\n"
+           "RIP=ffffffff81000110 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\nES =0000\n"
+           "CPU Reset (CPU 1)\nRAX=0000000000000000 RBX=0000000000000000\n"
+           "RIP=000000000009d000 RFL=00010002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\nES =0000\n")
+
+    def test_states_after_the_last_triple_fault(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "x.log")
+            with open(log + ".qemu", "w") as f:
+                f.write(self.LOG)
+            with mock.patch.object(qemu, "_symbols", lambda v, nm: [(0xffffffff81000100, "stop_this_cpu")]):
+                self.assertEqual(qemu.triple_fault_states(log, "vmlinux", "nm"),
+                                 "CPU0 HLT=1 stop_this_cpu+0x10, CPU1 HLT=0 0x9d000")
+            os.unlink(log + ".qemu")
+            self.assertEqual(qemu.triple_fault_states(log, "vmlinux", "nm"), "")
