@@ -215,7 +215,8 @@ def check_bisect(tree, base, commits, files, arches=None):
     if not os.path.exists(os.path.join(wt, "Makefile")):
         subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
         git(tree, "worktree", "add", "-q", "--detach", "-f", wt, "base")
-    bad, done = [], 0
+    bad, done, skipped = [], 0, 0
+    changed = {c: git(tree, "diff-tree", "--no-commit-id", "--name-only", "-r", c).split() for c in commits}
     # Kernel sources only: tools/ (the kselftest) is built by its own
     # script, which the lab runs. Assembler files of arch/ too.
     cfiles = [f for f in files if (f.endswith(".c") or f.startswith("arch/") and f.endswith(".S")) and
@@ -254,6 +255,11 @@ def check_bisect(tree, base, commits, files, arches=None):
         log(f"compile check {name}: preparing")
         _make(wt, obj, karch, cross, "prepare", logfile=logf, what=f"{name}: make prepare")
         for i, c in enumerate(commits, 1):
+            # A commit that changes nothing this arch compiles leaves its
+            # build as the commit before left it: nothing to compile.
+            if not any(_compiled_for(f, name, adir) for f in changed[c]):
+                skipped += 1
+                continue
             git(wt, "checkout", "-q", "-f", c)
             try:
                 _make(wt, obj, karch, cross, *objs, logfile=logf,
@@ -264,7 +270,17 @@ def check_bisect(tree, base, commits, files, arches=None):
                            f"does not compile: {str(e).splitlines()[-1]}")
         log(f"compile check {name}: {len(commits)} commits x {len(objs)} files "
             f"in {fmt_secs(time.monotonic() - t)}")
-    return bad, f"{done} commit/arch builds of {len(cfiles)} touched source files"
+    return bad, (f"{done} commit/arch builds of {len(cfiles)} touched source files"
+                 + (f" ({skipped} commit/arch pairs change nothing that arch compiles)" if skipped else ""))
+
+
+def _compiled_for(f, name, adir):
+    """Whether a file a commit changes can change what arch 'name' compiles."""
+    if f.startswith(("tools/", "Documentation/", "samples/")):
+        return False
+    if f.startswith("arch/") and not f.startswith(adir):
+        return False
+    return name in ONLY_ON.get(f, (name,))
 
 
 def main():
