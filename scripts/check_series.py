@@ -29,6 +29,7 @@ import argparse
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -85,27 +86,31 @@ def _at(tree, rev, path):
 
 
 def check_kerneldoc(tree, files, top="series"):
-    bad, n = [], 0
-    for f in [f for f in files if f.endswith(".c") and not f.startswith("tools/")]:
-        msgs = {}
-        for rev in ("base", top):
+    """kernel-doc -none -Wall on every touched .c file, once per revision
+    for all of them: no message the base does not have."""
+    cfiles = [f for f in files if f.endswith(".c") and not f.startswith("tools/")]
+    msgs = {}
+    for rev in ("base", top):
+        d = os.path.join(BUILD, f"kdoc-{rev}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        names = {}
+        for f in cfiles:
             src = _at(tree, rev, f)
-            if src is None:
-                msgs[rev] = set()
-                continue
-            tmp = os.path.join(BUILD, "kdoc-" + os.path.basename(f))
-            with open(tmp, "w") as fh:
-                fh.write(src)
-            out = subprocess.run(["perl", "scripts/kernel-doc", "-none", "-Wall", tmp], cwd=tree,
-                                 capture_output=True, text=True)
-            # "file:line: msg" (6.x) or "Warning: file:line msg" (7.x):
-            # compare without the place, which the series shifts.
-            msgs[rev] = {re.sub(r"\S+:\d+:?\s", "", l) for l in out.stderr.splitlines() if l.strip()}
-            os.unlink(tmp)
-        new = msgs[top] - msgs["base"]
-        n += 1
-        bad += [f"{f}: {m}" for m in sorted(new)]
-    return bad, f"{n} files, no new kernel-doc warnings"
+            if src is not None:
+                names[f] = os.path.join(d, f.replace("/", "__"))
+                with open(names[f], "w") as fh:
+                    fh.write(src)
+        out = subprocess.run(["perl", "scripts/kernel-doc", "-none", "-Wall", *names.values()], cwd=tree,
+                             capture_output=True, text=True) if names else None
+        # "file:line: msg" (6.x) or "Warning: file:line msg" (7.x): per
+        # file, compared without the place, which the series shifts.
+        for f, tmp in names.items():
+            msgs[(rev, f)] = {re.sub(r"\S+:\d+:?\s", "", line) for line in out.stderr.splitlines()
+                              if tmp in line}
+        shutil.rmtree(d, ignore_errors=True)
+    bad = [f"{f}: {m}" for f in cfiles for m in sorted(msgs.get((top, f), set()) - msgs.get(("base", f), set()))]
+    return bad, f"{len(cfiles)} files, no new kernel-doc warnings"
 
 
 def check_rst(tree, files, top="series"):
@@ -163,21 +168,20 @@ def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
 
 def check_mbox(tree, patches, start, base):
     """The patches as one mbox, applied with git am to a pristine copy of
-    the tree at 'start', the way a maintainer applies a saved thread."""
-    wt = tree + "-am"
-    subprocess.run(["git", "-C", tree, "worktree", "remove", "--force", wt],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
-    git(tree, "worktree", "add", "-q", "--detach", "-f", wt, start)
+    the tree at 'start', the way a maintainer applies a saved thread (in
+    the worktree the compile check uses, which checks out its own
+    commits after this)."""
+    wt = _worktree(tree)
+    git(wt, "checkout", "-q", "-f", "--detach", start)
     mbox = os.path.join(BUILD, "compile", f"{base}.mbox")
     os.makedirs(os.path.dirname(mbox), exist_ok=True)
     with open(mbox, "w") as out:
         for p in patches:
             with open(p) as f:
                 out.write(f.read())
+    r = subprocess.run(["git", "-C", wt, "-c", "user.name=check", "-c", "user.email=check@localhost",
+                        "am", "-q", "--whitespace=error", mbox], capture_output=True, text=True)
     try:
-        r = subprocess.run(["git", "-C", wt, "-c", "user.name=check", "-c", "user.email=check@localhost",
-                            "am", "-q", "--whitespace=error", mbox], capture_output=True, text=True)
         if r.returncode:
             err = (r.stderr or r.stdout).strip().splitlines()
             return [f"git am stopped: {err[0] if err else 'no message'}"], ""
@@ -187,8 +191,18 @@ def check_mbox(tree, patches, start, base):
         version = git(wt, "log", "-1", "--format=%s", start)
         return [], f"{n} patches as one mbox applied with git am to {version}"
     finally:
-        subprocess.run(["git", "-C", tree, "worktree", "remove", "--force", wt],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["git", "-C", wt, "am", "--abort"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        git(wt, "checkout", "-q", "-f", "--detach", start)
+
+
+def _worktree(tree):
+    """TREE-compile: a second worktree of the prepared tree, for git am and
+    the compile check (the prepared tree itself stays on its branch)."""
+    wt = tree + "-compile"
+    if not os.path.exists(os.path.join(wt, "Makefile")):
+        subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
+        git(tree, "worktree", "add", "-q", "--detach", "-f", wt, "base")
+    return wt
 
 
 def build_unit(tree, f):
@@ -211,10 +225,7 @@ def check_bisect(tree, base, commits, files, arches=None):
 
     One object directory per base and architecture: build/compile/BASE/ARCH.
     """
-    wt = tree + "-compile"
-    if not os.path.exists(os.path.join(wt, "Makefile")):
-        subprocess.run(["git", "-C", tree, "worktree", "prune"], check=True)
-        git(tree, "worktree", "add", "-q", "--detach", "-f", wt, "base")
+    wt = _worktree(tree)
     bad, done, skipped = [], 0, 0
     changed = {c: git(tree, "diff-tree", "--no-commit-id", "--name-only", "-r", c).split() for c in commits}
     # Kernel sources only: tools/ (the kselftest) is built by its own
