@@ -8,7 +8,7 @@
 #                     (backports/BASE/)
 #   make check        what CI runs: static checks of v6 and the fixes on
 #                     7.3, the lab's unit tests, the lab on 7.3 (x86_64,
-#                     arm64, riscv64) and the storm on 6.12 (x86_64)
+#                     arm64) and the storm on 6.12 (x86_64)
 #   make deps         only the installation (QEMU=backports: also QEMU 10)
 #   make test         the lab's unit tests (recorded logs, no VM)
 #   make static       the static checks of BASE's series: checkpatch
@@ -71,7 +71,8 @@ ITER      ?= 3
 GENS      ?= 3
 # CI-sized runs: the racy scenarios run fewer times.
 # 7.3 in CI: every scenario on x86_64, the window, storm, teardown and
-# reboot CPU ones on arm64, the storm and teardown ones on riscv64.
+# reboot CPU ones on arm64. A cold lab kernel takes 12-14 minutes on 2
+# cores, so riscv64 (and arm, ppc64le) boot in make check-full only.
 # 6.12 in CI: the storm on x86_64, which builds and boots both 6.12
 # kernels; the rest of 6.12 is make check-full.
 # 6.1 (still v5) is make check-full only. In one run a kexec'd 6.1 arm64
@@ -80,7 +81,6 @@ GENS      ?= 3
 # understood yet.
 CHECK_RUNS ?= 7.3:x86_64 \
               7.3:arm64:window+kexec-storm+teardown-isolcpus+teardown-fail+offline-before-kexec+reboot-cpu-cmdline+rcpu-offline \
-              7.3:riscv64:kexec-storm+teardown-fail+teardown-isolcpus \
               6.12:x86_64:kexec-storm
 FULL_RUNS  ?= 7.3:x86_64 7.3:arm64 7.3:riscv64 7.3:arm 7.3:ppc64le \
               6.12:x86_64 6.12:arm64 6.12:riscv64 6.12:arm 6.12:ppc64le \
