@@ -85,10 +85,14 @@ def text_table(results, width=110):
     return "\n".join(lines)
 
 
-def markdown(results, extra=""):
-    out = ["# Lab report", "",
-           "Each cell: result on that kernel (expected in brackets), then the evidence line. "
-           "`info` cells measure a race the base kernel loses in some runs and are not counted.", ""]
+LEGEND = ("Each cell: result on that kernel (expected in brackets), then the evidence line. "
+          "`info` cells measure a race the base kernel loses in some runs and are not counted.")
+
+
+def tables(results, logs=True):
+    """One markdown table per arch and base; logs: link each cell's logs
+    (build/report/ only: docs/ has no logs)."""
+    out = []
     for (arch, base), scs in groups(results).items():
         first = next(iter(next(iter(scs.values())).values()))
         out += [f"## {arch}, {linux(first)}", ""] + ([emulator(first), ""] if emulator(first) else []) + [
@@ -98,12 +102,15 @@ def markdown(results, extra=""):
             for k in ("base", "patched"):
                 r = by[k]
                 ev = r.evidence.replace("|", "\\|")
-                logs = " ".join(f"[log]({l})" for l in (r.logs or [])[:3])
-                row.append(f"**{cell(r)}** [{r.expected}] {ev} {logs}")
+                links = " " + " ".join(f"[log]({l})" for l in (r.logs or [])[:3]) if logs else ""
+                row.append(f"**{cell(r)}** [{r.expected}] {ev}{links}")
             out.append(f"| {name} | {row[0]} | {row[1]} |")
         out.append("")
-    out += [extra, "", closing_line(results), ""]
-    return "\n".join(out)
+    return out
+
+
+def markdown(results, extra=""):
+    return "\n".join(["# Lab report", "", LEGEND, ""] + tables(results) + [extra, "", closing_line(results), ""])
 
 
 def write(results, extra=""):
@@ -153,20 +160,7 @@ def page(run, results, title):
     """A docs/ page for one run, as the lab wrote it."""
     out = [f"# {title}", "",
            "Written by `lab.py report` from the run's `results.json`; not edited by hand.", "",
-           f"Run: {run_line(run)}.", "",
-           "Each cell: result on that kernel (expected in brackets), then the evidence line. "
-           "`info` cells measure a race the base kernel loses in some runs and are not counted.", ""]
-    for (arch, base), scs in groups(results).items():
-        first = next(iter(next(iter(scs.values())).values()))
-        out += [f"## {arch}, {linux(first)}", ""] + ([emulator(first), ""] if emulator(first) else []) + [
-                "| scenario | base | patched |", "|---|---|---|"]
-        for name, by in scs.items():
-            row = []
-            for k in ("base", "patched"):
-                r = by[k]
-                row.append(f"**{cell(r)}** [{r.expected}] {r.evidence.replace('|', chr(92) + '|')}")
-            out.append(f"| {name} | {row[0]} | {row[1]} |")
-        out.append("")
+           f"Run: {run_line(run)}.", "", LEGEND, ""] + tables(results, logs=False)
     bad = mismatches(results)
     if bad:
         out += ["Cells that did not give their expected result:", ""] + [f"- {b}" for b in bad] + [""]
