@@ -27,8 +27,9 @@
 #   make bench        time the kexec shutdown path, base vs v5 vs the RFC
 #                     (rfc/fast-teardown/ on RFC_BASE, 6.12; arm64,
 #                     riscv64), 2, 4, 8 vCPUs
-#   make torture      ARCH=arm64|riscv64 (on RFC_BASE, 6.12): KEXECS (200) kexecs under the
-#                     hotplug storm at TSMP (8) vCPUs on the RFC kernel,
+#   make torture      ARCH=arm64|riscv64 (on TBASE, default RFC_BASE 6.12): KEXECS (200)
+#                     kexecs under the hotplug storm at TSMP (8) vCPUs on the RFC kernel
+#                     (TKERNEL=patched TBASE=7.3: v6 on mainline, any ARCH),
 #                     TGENS (25) per QEMU session; fails on any splat;
 #                     TMIN=N stops after N minutes (the count is printed),
 #                     TCMDLINE="..." extra kernel parameters,
@@ -179,12 +180,14 @@ TMIN   ?= 0
 TCMDLINE ?=
 TICOUNT ?= arch
 TKERNEL ?= rfc
+# torture's base: the RFC's (6.12); TBASE=7.3 TKERNEL=patched tortures v6.
+TBASE   ?= $(RFC_BASE)
 
 bench: deps
 	$(LAB) bench --base $(RFC_BASE) --arch $(BENCH_ARCH) --smp $(BENCH_SMP) --runs $(BENCH_RUNS)
 
 torture: deps
-	$(LAB) torture --base $(RFC_BASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT) --kernel $(TKERNEL)
+	$(LAB) torture --base $(TBASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT) --kernel $(TKERNEL)
 
 tree:
 	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)

@@ -123,11 +123,11 @@ def kernels_for(arch):
     return ("base", "patched", "rfc") if arch.name in RFC_ARCHES else ("base", "patched")
 
 
-def prepare(arch, base):
-    """Images of base, patched and (where it exists) rfc."""
+def prepare(arch, base, rfc=True):
+    """Images of base, patched and (where it exists and rfc) rfc."""
     opts = argparse.Namespace(base=base, label=base, tree=None, kconfig=None)
     images = runner.prepare(arch, opts)
-    if "rfc" in kernels_for(arch):
+    if rfc and "rfc" in kernels_for(arch):
         images["rfc"] = runner.image_set(arch, kernel.build(base, arch, "rfc", tree=kernel.prepare_rfc(base)))
     return images
 

@@ -1,4 +1,5 @@
-"""make torture: long kexec chains under the hotplug storm on the rfc kernel.
+"""make torture: long kexec chains under the hotplug storm (the rfc kernel,
+v6 (patched) or base; v6 on any base with --base, the rfc on its own).
 
 The kexec-storm scenario (every CPU cycled offline/online from sysfs, the
 reboot CPU included) as chains of --gens kexecs per QEMU session, sessions
@@ -14,7 +15,7 @@ The first failing session ends the run.
 import os
 import time
 
-from . import bench, parser, qemu, runner, scenarios
+from . import bench, kernel, parser, qemu, runner, scenarios
 from .util import BUILD, LabError, fmt_secs, log
 
 
@@ -96,7 +97,9 @@ def main(arch, base, smp, kexecs, gens, minutes, knames=("rfc",), cmdline="", ic
     qemu.icount_args(arch, icount)     # bad input fails before any build
     if "rfc" in knames and arch.name not in bench.RFC_ARCHES:
         raise LabError(f"no rfc kernel for {arch.name} (have: {', '.join(bench.RFC_ARCHES)})")
-    images = bench.prepare(arch, base)
+    if "rfc" in knames and base not in kernel.RFC_DIRS:
+        raise LabError(f"no rfc kernel on {base} (the RFC applies to {', '.join(kernel.RFC_DIRS)})")
+    images = bench.prepare(arch, base, rfc="rfc" in knames)
     outdir = os.path.join(BUILD, "torture")
     os.makedirs(outdir, exist_ok=True)
     start = time.monotonic()

@@ -143,7 +143,7 @@ class Alternate(unittest.TestCase):
                 text = before_jump("[   10.000000] WARNING: CPU: 1 PID: 1 at kernel/cpu.c:1 x+0x0/0x10")
             return text, 1.0, False
 
-        bench.prepare = lambda arch, base: {k: {"image": k, "initrd": "", "tools": False} for k in ("rfc", "patched")}
+        bench.prepare = lambda arch, base, rfc=True: {k: {"image": k, "initrd": "", "tools": False} for k in ("rfc", "patched")}
         torture.qemu.boot = boot
         torture.BUILD = self.tmp
         torture.runner.snapshot_note = lambda arch, img, logfile: ""
