@@ -277,12 +277,30 @@ def check_bisect(tree, base, commits, files, arches=None):
                       what=f"{name}: patch {i}/{len(commits)}")
                 done += 1
             except LabError as e:
+                # The next commit's build would overwrite this log.
+                kept = f"{logf[:-4]}-patch{i}.log"
+                shutil.copy(logf, kept)
                 bad.append(f"{name}: patch {i} ({git(wt, 'log', '-1', '--format=%s', c).strip()}) "
-                           f"does not compile: {str(e).splitlines()[-1]}")
+                           f"does not compile: {_first_error(kept) or str(e).splitlines()[-1]} "
+                           f"(log: {kept})")
         log(f"compile check {name}: {len(commits)} commits x {len(objs)} files "
             f"in {fmt_secs(time.monotonic() - t)}")
     return bad, (f"{done} commit/arch builds of {len(cfiles)} touched source files"
                  + (f" ({skipped} commit/arch pairs change nothing that arch compiles)" if skipped else ""))
+
+
+def _first_error(logfile):
+    """The first compiler or linker error in a make log, not make's own
+    closing line."""
+    try:
+        with open(logfile, errors="replace") as f:
+            for line in f:
+                if re.search(r"\berror\b|undefined reference|No rule to make target", line) \
+                        and not line.startswith("make"):
+                    return line.strip()
+    except OSError:
+        pass
+    return ""
 
 
 def _compiled_for(f, name, adir):
