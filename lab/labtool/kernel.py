@@ -16,6 +16,7 @@ Debian version): tree_source() gives the exact version the lab reports.
 import glob
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -394,6 +395,13 @@ def fetch_kexec_tools(arch):
     root = os.path.join(BUILD, "debs", arch.deb_arch)
     dl = os.path.join(BUILD, "debs", f"{arch.deb_arch}.dl")
     os.makedirs(dl, exist_ok=True)
+    # apt-get download as root drops to _apt, which must be able to write
+    # here (else apt downloads unsandboxed and warns).
+    if os.geteuid() == 0:
+        try:
+            os.chown(dl, pwd.getpwnam("_apt").pw_uid, -1)
+        except KeyError:
+            pass
     deps = subprocess.run(
         ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
          "--no-breaks", "--no-replaces", "--no-enhances", f"kexec-tools:{arch.deb_arch}"],
