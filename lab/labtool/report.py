@@ -19,21 +19,23 @@ def counts(results):
     return v.count("ok"), v.count("MISMATCH"), v.count("skip"), v.count("info")
 
 
-# What the counters of runner.REPEATS are called in the closing line.
-REPEAT_NAMES = {"x86_resets": "x86 reset of a kexec'd kernel (cause not known)",
-                "kexec_flag_races": "powerpc kexec_flag race"}
+# What the counters of runner.KNOWN are called in the closing line.
+KNOWN_NAMES = {"x86_resets": "x86 reset of a kexec'd kernel (cause not known)",
+               "kexec_flag_races": "powerpc kexec_flag race"}
 
 
 def closing_line(results):
-    """'N passed, N failed[, N skipped]', and every repeated run, by cause."""
+    """'N passed, N failed[, N skipped]', and the failed runs the lab
+    recognises, by kind."""
     p, f, s, _ = counts(results)
     line = f"{p} passed, {f} failed" + (f", {s} skipped" if s else "")
-    rep = {}
+    known = {}
     for r in results:
-        for c, n in (getattr(r, "repeats", None) or {}).items():
-            rep[c] = rep.get(c, 0) + n
-    if rep:
-        line += "; runs repeated: " + ", ".join(f"{n} after {REPEAT_NAMES.get(c, c)}" for c, n in sorted(rep.items()))
+        for c, n in (getattr(r, "known", None) or {}).items():
+            known[c] = known.get(c, 0) + n
+    if known:
+        line += "; failed runs of a known kind: " + ", ".join(
+            f"{n} {KNOWN_NAMES.get(c, c)}" for c, n in sorted(known.items()))
     return line
 
 

@@ -32,8 +32,8 @@ class Result:
     # The QEMU as it names itself and the firmware it boots (qemu.describe()).
     emulator: str = ""
     firmware: str = ""
-    # Runs repeated after a failure of REPEATS, by its counter name.
-    repeats: dict = None
+    # Failed runs the lab recognises (KNOWN), by counter name.
+    known: dict = None
 
     @property
     def verdict(self):
@@ -77,49 +77,39 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
         ok, evidence, counters, secs = run_selftest(arch, img, sc, opts, logfile)
         return ok, evidence, counters, logfile, secs
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
-    repeated = []
-    while True:
-        text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
-                                          qemu.cmdline(arch, append, opts.base), logfile, timeout_for(sc),
-                                          sc.topology, dtb_fix=sc.dtb_fix)
-        run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
-        ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
-        shows_it = sc.fail_signature and sc.fail_signature in evidence
-        note = snapshot_note(arch, img, logfile)
-        loss = None if ok or shows_it else known_loss(run, logfile, note, img)
-        if not loss or len(repeated) == MAX_REPEATS:
-            break
-        kind, why = loss
-        # Keep the log of the lost run; the evidence names it.
-        kept = f"{logfile[:-4]}-{kind}{len(repeated) + 1}.log"
-        for ext in ("", ".qemu", ".regs"):
-            if os.path.exists(logfile + ext):
-                os.replace(logfile + ext, kept + ext)
-        repeated.append((kind, os.path.basename(kept)))
-        log(f"  {arch.name} {opts.label} {kname:7} {sc.name} run {i + 1}: {why}; repeating the run")
+    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
+                                      qemu.cmdline(arch, append, opts.base), logfile, timeout_for(sc),
+                                      sc.topology, dtb_fix=sc.dtb_fix)
+    run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
+    ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
     counters = dict(counters[0]) if counters else {}
-    for kind, (counter, what) in REPEATS.items():
-        kept = [name for k, name in repeated if k == kind]
-        if kept:
-            evidence += f" [repeated after {what}: {', '.join(kept)}]"
-        counters[counter] = len(kept)
+    shows_it = sc.fail_signature and sc.fail_signature in evidence
+    note = snapshot_note(arch, img, logfile)
+    # A failure the lab recognises stays a failure: it is named, not retried.
+    known = None if ok or shows_it else known_failure(run, logfile, note, img)
+    for kind, (counter, _) in KNOWN.items():
+        counters[counter] = int(known is not None and known[0] == kind)
+    if known:
+        evidence = f"{known[1]}; {evidence}"
     evidence += note
     return ok, evidence, counters, logfile, secs
 
 
-# Failures the lab knows are not the series', in a run that is then
-# repeated (at most MAX_REPEATS times; every repeat is reported):
+# Failures the lab recognises, on the base and the patched kernel alike.
+# Such a run fails like any other; its evidence says which one it is and
+# the closing line counts them by kind:
 #   reset  x86: a kexec'd kernel took a triple fault with the real BSP
-#          halted (parser.Log.silent_reset_without_bsp()); not understood.
+#          halted (parser.Log.silent_reset_without_bsp()); not understood
+#          (docs/investigations.md).
 #   race   powerpc: a CPU missed kexec_flag and stayed in the old kernel's
 #          kexec_wait, where the new kernel's copy of itself to 0 had set
-#          the flag back to 0 (README, ppc64le section); older than the series.
+#          the flag back to 0 (docs/investigations.md); older than the series.
 # kind: (counter, what it is called in the evidence)
-REPEATS = {"reset": ("x86_resets", "x86 reset"), "race": ("kexec_flag_races", "powerpc kexec_flag race")}
+KNOWN = {"reset": ("x86_resets", "x86 reset"), "race": ("kexec_flag_races", "powerpc kexec_flag race")}
 
 
-def known_loss(run, logfile, note, img=None):
-    """(kind, description) if the failed run is one of REPEATS, else None;
+def known_failure(run, logfile, note, img=None):
+    """(kind, description) if the failed run is one of KNOWN, else None;
     note is the run's snapshot_note(), img the kernel's image_set().
 
     The race may end in a timeout: CPU hotplug then waits for that CPU
@@ -150,10 +140,6 @@ def snapshot_note(arch, img, logfile):
     vmlinux = os.path.join(os.path.dirname(img["image"]), "vmlinux")
     where = qemu.snapshot_summary(logfile, vmlinux, f"{arch.cross}nm")
     return f" [vCPUs then: {where or 'see'} {os.path.basename(logfile)}.regs]"
-
-
-# How often one run is repeated after a failure of REPEATS.
-MAX_REPEATS = 2
 
 
 def triple_fault(logfile):
@@ -228,13 +214,13 @@ def run_scenario(arch, images, sc, opts, logdir):
                     st["other_fail"] = evidence
                 else:
                     evidence += f" ({name}={total} over {st['runs']} runs)"
-        for counter, what in REPEATS.values():
+        for counter, what in KNOWN.values():
             n = st["counters"].get(counter, 0)
             if n:
-                evidence = f"{evidence} ({n} run(s) repeated after the {what}, see docs/lab.md)"
+                evidence = f"{evidence} ({n} of the failed runs: {what}, see docs/lab.md)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
                             st["runs"], failed, st["logs"], bool(st["other_fail"]),
-                            repeats={c: st["counters"][c] for c, _ in REPEATS.values() if st["counters"].get(c)})
+                            known={c: st["counters"][c] for c, _ in KNOWN.values() if st["counters"].get(c)})
     return results
 
 

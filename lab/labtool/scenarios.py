@@ -389,8 +389,8 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "kexec", "storm": "all", "rcpu": "1", "storm_online_file": "1"}, check_kexec,
                  # x86: a kexec'd kernel that left the real BSP halted
                  # sometimes ends in a triple fault early in its boot, base
-                 # and patched alike; runner.run_one() repeats such a run
-                 # and the evidence says so.
+                 # and patched alike; such a run fails, and its evidence
+                 # says it was that reset (runner.KNOWN).
                  gens=gens, iterations=iterations, expect={"base": "any", "patched": "pass"}),
         Scenario("window", "hotplug operations between migrate_to_reboot_cpu() and the teardown "
                  "(storm on CPUs 2-N plus an RT prober on reboot CPU 1)",

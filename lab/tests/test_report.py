@@ -66,11 +66,11 @@ class Pages(unittest.TestCase):
             self.assertIn("Closing line", open(os.path.join(d, "docs", "results", "check.md")).read())
             self.assertIn("(docs/results/check.md)", open(readme).read())
 
-    def test_closing_line_counts_repeated_runs(self):
+    def test_closing_line_counts_known_failures(self):
         rs = results()
-        rs[1].repeats = {"x86_resets": 2}
-        self.assertEqual(report.closing_line(rs), "2 passed, 1 failed, 2 skipped; runs repeated: "
-                         "2 after x86 reset of a kexec'd kernel (cause not known)")
+        rs[1].known = {"x86_resets": 2}
+        self.assertEqual(report.closing_line(rs), "2 passed, 1 failed, 2 skipped; failed runs of a known "
+                         "kind: 2 x86 reset of a kexec'd kernel (cause not known)")
 
     def test_missing_results_is_an_error(self):
         self.assertEqual(labcli.main(["report", "--results", "/nonexistent/results.json"]), 2)
