@@ -229,22 +229,22 @@ def main(argv=None):
     pa.add_argument("--base", default=kernel.SERIES_BASE, help="the base the log's kernel is on")
     pa.add_argument("--smp", type=int, default=4, help="the vCPUs the run had")
     pa.set_defaults(func=cmd_parse)
-    b = sub.add_parser("bench", help="time the kexec shutdown path, base vs v5 (patched) vs rfc")
+    b = sub.add_parser("bench", help="time the kexec shutdown path, base vs patched vs rfc")
     b.add_argument("--arch", default="x86_64,arm64", help="architectures, comma-separated")
     # bench and torture build the RFC, which is on top of the 6.12 series.
     b.add_argument("--base", default=RFC_BASE, help="the base the RFC applies to")
     b.add_argument("--smp", default="2,4,8", help="vCPU counts, comma-separated")
     b.add_argument("--runs", type=int, default=5, help="runs per kernel and vCPU count")
     b.set_defaults(func=cmd_bench)
-    o = sub.add_parser("torture", help="kexec chains under the hotplug storm on the rfc kernel")
+    o = sub.add_parser("torture", help="kexec chains under the hotplug storm (v6 on mainline by default)")
     o.add_argument("--arch", default="arm64", help="architectures, comma-separated, one after the other")
-    o.add_argument("--base", default=RFC_BASE, help="the base the RFC applies to")
+    o.add_argument("--base", default=kernel.SERIES_BASE, help="the base (the RFC's: 6.12)")
     o.add_argument("--smp", type=int, default=8, help="vCPUs per guest")
     o.add_argument("--kexecs", type=int, default=200, help="kexecs to do in all")
     o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")
     o.add_argument("--minutes", type=float, default=0, help="stop after this much time (0: no limit)")
-    o.add_argument("--kernel", default="rfc", help="rfc, patched (v5) or base; several, comma-separated "
-                   "(e.g. rfc,patched): their sessions alternate")
+    o.add_argument("--kernel", default="patched", help="patched, base or rfc; several, comma-separated "
+                   "(e.g. base,patched): their sessions alternate")
     o.add_argument("--cmdline", default="", help="extra kernel parameters for every generation")
     o.add_argument("--icount", default="arch", help="QEMU -icount shift (0-10): the guest clock counts "
                    "instructions, not host time; 'off': multi-threaded TCG on the host clock; 'arch' (default): "

@@ -217,8 +217,12 @@ cmd_rfc() {
 	git -C "$dir" am --abort >/dev/null 2>&1 || true
 	git -C "$dir" checkout -q -f -B rfc series
 	# shellcheck disable=SC2086
-	git -C "$dir" am -q --committer-date-is-author-date $list ||
-		die "$rfc does not apply on top of the series; 'git -C $dir am --show-current-patch=diff' shows where"
+	if ! git -C "$dir" am -q --committer-date-is-author-date $list; then
+		git -C "$dir" am --abort >/dev/null 2>&1 || true
+		git -C "$dir" checkout -q -f series
+		git -C "$dir" branch -q -D rfc
+		die "$rfc does not apply on top of the series in $dir ('git am -3' of it there shows where)"
+	fi
 	say "$dir: branch 'rfc' = series + $(git -C "$dir" rev-list --count series..rfc) commits"
 }
 
@@ -234,8 +238,12 @@ cmd_fix() {
 	git -C "$dir" am --abort >/dev/null 2>&1 || true
 	git -C "$dir" checkout -q -f -B "$branch" base
 	# shellcheck disable=SC2086
-	git -C "$dir" am -q --committer-date-is-author-date $list ||
-		die "$fix does not apply to the base; 'git -C $dir am --show-current-patch=diff' shows where"
+	if ! git -C "$dir" am -q --committer-date-is-author-date $list; then
+		git -C "$dir" am --abort >/dev/null 2>&1 || true
+		git -C "$dir" checkout -q -f base
+		git -C "$dir" branch -q -D "$branch"
+		die "$fix does not apply to the base in $dir ('git am -3' of it there shows where)"
+	fi
 	say "$dir: branch '$branch' = base + $(git -C "$dir" rev-list --count "base..$branch") commits"
 }
 

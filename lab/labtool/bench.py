@@ -1,4 +1,4 @@
-"""make bench: time the kexec shutdown path, base vs v5 (patched) vs rfc.
+"""make bench: time the kexec shutdown path, base vs patched vs rfc.
 
 The time of machine_shutdown() on the kexec path: from kernel_kexec()'s
 "Starting new kernel" to machine_kexec() (the jump into the new kernel:
@@ -22,7 +22,7 @@ from . import kernel, parser, qemu, runner
 from .util import BUILD, LabError, log
 
 RFC_ARCHES = ("arm64", "riscv64")
-NAMES = {"base": "base", "patched": "v5", "rfc": "rfc"}
+NAMES = {"base": "base", "patched": "patched", "rfc": "rfc"}
 
 
 START = "kexec_core: Starting new kernel"
@@ -76,8 +76,8 @@ def _ratio(r, k):
 
 
 def table(rows):
-    out = ["| arch | vCPUs | base ms median (min-max) | v5 ms median (min-max) | rfc ms median (min-max) "
-           "| v5/base | rfc/base |",
+    out = ["| arch | vCPUs | base ms median (min-max) | patched ms median (min-max) | rfc ms median (min-max) "
+           "| patched/base | rfc/base |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['arch']} | {r['smp']} | {_cell(r, 'base')} | {_cell(r, 'patched')} | {_cell(r, 'rfc')} "

@@ -29,7 +29,7 @@ KERNELS = ("base", "patched")
 # in backports/<base>/ (the Makefile and scripts/tree.sh say the same).
 SERIES_BASE = "7.3"
 BASES = ("7.3", "6.12", "6.1")
-# The RFC series on top of the v5 series (make bench, make torture only;
+# The RFC series on top of the series (make bench, make torture only;
 # make check never builds it). Branch 'rfc' in the same tree.
 RFC = "rfc"
 RFC_DIRS = {"6.12": "fast-teardown"}

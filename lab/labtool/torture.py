@@ -27,7 +27,7 @@ def kexecs_done(run):
 def check_session(run, sc, kname="rfc"):
     """(ok, evidence, kexecs): check_kexec() plus the RFC's own checks.
 
-    The teardown check applies to the rfc kernel only: base and v5 take
+    The teardown check applies to the rfc kernel only: base and patched take
     the CPUs down through smp_shutdown_nonboot_cpus() by design.
     """
     ok, evidence = scenarios.check_kexec(run, sc)

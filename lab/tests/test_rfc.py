@@ -46,7 +46,7 @@ class Table(unittest.TestCase):
 
     def test_medians_and_ratios(self):
         t = bench.table(self.rows).splitlines()
-        self.assertIn("| v5/base | rfc/base |", t[0])
+        self.assertIn("| patched/base | rfc/base |", t[0])
         self.assertEqual(t[2], "| arm64 | 8 | 500.0 (490.0-520.0) | 510.0 (480.0-530.0) | 50.0 (40.0-60.0) "
                                "| 1.02 | 0.10 |")
 
