@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -72,9 +73,20 @@ static void say(const char *fmt, ...)
 		_exit(1);
 }
 
+/*
+ * Wait until the console has sent everything written to it (tcdrain()).
+ * The tty layer transmits our lines after write() returns; a reboot or
+ * kexec right after can lose the last of them.
+ */
+static void drain_console(void)
+{
+	ioctl(1, TCSBRK, 1);
+}
+
 static void finish(void)
 {
 	sync();
+	drain_console();
 	reboot(RB_AUTOBOOT);
 	say("error: reboot returned: %s", strerror(errno));
 	for (;;)
@@ -701,6 +713,7 @@ int main(void)
 		msleep(lead);
 
 	say("action %s gen=%ld", action, gen);
+	drain_console();
 	if (!strcmp(action, "kexec")) {
 		if (!strncmp(loader, "tools", 5)) {
 			char *argv[] = { "/sbin/kexec", "-e", NULL };
