@@ -77,11 +77,5 @@ done
 "$tmp/$dir/usr/bin/qemu-system-x86_64" -version > "$tmp/qv" 2>&1 ||
 	die "the unpacked qemu-system-x86_64 does not run (missing libraries? make deps): $(head -n 3 "$tmp/qv")"
 printf '%s' "$want" > "$tmp/$dir/versions"
-rm -rf "${CACHE:?}/$dir"
-mv "$tmp/$dir" "$CACHE/$dir"
-ln -sfn "$dir" "$tmp/link"
-mv -T "$tmp/link" "$link"
-for old in "$CACHE/${SUITE}"_*; do
-	[ "$old" = "$CACHE/$dir" ] || rm -rf "$old"
-done
+publish "$tmp" "$dir" "$dir" "$link" "$SUITE"
 say "$(head -n 1 "$tmp/qv"): $link"

@@ -101,17 +101,10 @@ fetch() {
 	[ -f "$tmp/x/usr/src/$pkg.tar.xz" ] || die "$(basename "$deb") has no /usr/src/$pkg.tar.xz; nothing was changed"
 
 	dir=${pkg}_$want
-	rm -rf "${CACHE:?}/$dir"
 	mkdir "$tmp/$dir"
 	mv "$tmp/x/usr/src/$pkg.tar.xz" "$tmp/$dir/"
 	echo "$want" > "$tmp/$dir/version"
-	mv "$tmp/$dir" "$CACHE/$dir"
-	ln -sfn "$dir/$pkg.tar.xz" "$tmp/link"
-	mv -T "$tmp/link" "$link"
-	# Older versions: nothing points to them any more.
-	for old in "$CACHE/${pkg}"_*; do
-		[ "$old" = "$CACHE/$dir" ] || rm -rf "$old"
-	done
+	publish "$tmp" "$dir" "$dir/$pkg.tar.xz" "$link" "$pkg"
 	say "$pkg $want: $link"
 }
 

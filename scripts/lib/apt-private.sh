@@ -72,3 +72,17 @@ aptc() {
 		-o "Dir::Etc::sourcelist=$APT_DIR/sources.list" -o Dir::Etc::sourceparts=- \
 		-o "APT::Architectures=$(dpkg --print-architecture)" "$@"
 }
+
+# publish TMPDIR NAME TARGET LINK PREFIX: move TMPDIR/NAME to CACHE/NAME,
+# point LINK at TARGET (relative to CACHE) with one rename, so that a
+# reader sees the old version or the new one, and remove the other
+# versions (CACHE/PREFIX_*), which nothing points to any more.
+publish() {
+	rm -rf "${CACHE:?}/$2"
+	mv "$1/$2" "$CACHE/$2"
+	ln -sfn "$3" "$1/link"
+	mv -T "$1/link" "$4"
+	for old in "$CACHE/$5"_*; do
+		[ "$old" = "$CACHE/$2" ] || rm -rf "$old"
+	done
+}
