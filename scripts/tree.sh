@@ -208,21 +208,30 @@ cmd_tree() {
 	say "$dir: branch 'series' = base + $(git -C "$dir" rev-list --count base..series) commits"
 }
 
+# am_branch DIR BRANCH START PATCH...: BRANCH = START + the patches. When
+# they do not apply, the tree goes back to START, with no git am in
+# progress and no BRANCH, and this returns 1.
+am_branch() {
+	d=$1 b=$2 s=$3
+	shift 3
+	git -C "$d" am --abort >/dev/null 2>&1 || true
+	git -C "$d" checkout -q -f -B "$b" "$s"
+	git -C "$d" am -q --committer-date-is-author-date "$@" && return 0
+	git -C "$d" am --abort >/dev/null 2>&1 || true
+	git -C "$d" checkout -q -f "$s"
+	git -C "$d" branch -q -D "$b"
+	return 1
+}
+
 cmd_rfc() {
 	rfc=$1 dir=$2
 	git -C "$dir" rev-parse -q --verify refs/heads/series >/dev/null || die "no tree in $dir: run 'make tree' first"
 	list=$(patches "$rfc")
 	[ -n "$list" ] || die "no patches in $rfc"
 	am_identity "$dir"
-	git -C "$dir" am --abort >/dev/null 2>&1 || true
-	git -C "$dir" checkout -q -f -B rfc series
 	# shellcheck disable=SC2086
-	if ! git -C "$dir" am -q --committer-date-is-author-date $list; then
-		git -C "$dir" am --abort >/dev/null 2>&1 || true
-		git -C "$dir" checkout -q -f series
-		git -C "$dir" branch -q -D rfc
+	am_branch "$dir" rfc series $list ||
 		die "$rfc does not apply on top of the series in $dir ('git am -3' of it there shows where)"
-	fi
 	say "$dir: branch 'rfc' = series + $(git -C "$dir" rev-list --count series..rfc) commits"
 }
 
@@ -235,15 +244,9 @@ cmd_fix() {
 	[ -n "$list" ] || die "no patches in $fix"
 	branch=fix-$(basename "$fix")
 	am_identity "$dir"
-	git -C "$dir" am --abort >/dev/null 2>&1 || true
-	git -C "$dir" checkout -q -f -B "$branch" base
 	# shellcheck disable=SC2086
-	if ! git -C "$dir" am -q --committer-date-is-author-date $list; then
-		git -C "$dir" am --abort >/dev/null 2>&1 || true
-		git -C "$dir" checkout -q -f base
-		git -C "$dir" branch -q -D "$branch"
+	am_branch "$dir" "$branch" base $list ||
 		die "$fix does not apply to the base in $dir ('git am -3' of it there shows where)"
-	fi
 	say "$dir: branch '$branch' = base + $(git -C "$dir" rev-list --count "base..$branch") commits"
 }
 
