@@ -4,6 +4,7 @@ pages in docs/ and the README's headline table (lab.py report)."""
 import os
 
 from .kernel import describe
+from .runner import KNOWN
 from .util import BUILD, LabError
 
 CELL = {"ok": "{r}", "MISMATCH": "{r} (MISMATCH: expected {e})", "info": "{r} (info)", "skip": "skip"}
@@ -20,8 +21,7 @@ def counts(results):
 
 
 # What the counters of runner.KNOWN are called in the closing line.
-KNOWN_NAMES = {"x86_resets": "x86 reset of a kexec'd kernel (cause not known)",
-               "kexec_flag_races": "powerpc kexec_flag race"}
+KNOWN_NAMES = {counter: name for counter, _, name in KNOWN.values()}
 
 
 def closing_line(results):

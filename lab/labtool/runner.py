@@ -87,7 +87,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
     note = snapshot_note(arch, img, logfile)
     # A failure the lab recognises stays a failure: it is named, not retried.
     known = None if ok or shows_it else known_failure(run, logfile, note, img)
-    for kind, (counter, _) in KNOWN.items():
+    for kind, (counter, *_) in KNOWN.items():
         counters[counter] = int(known is not None and known[0] == kind)
     if known:
         evidence = f"{known[1]}; {evidence}"
@@ -104,8 +104,9 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
 #   race   powerpc: a CPU missed kexec_flag and stayed in the old kernel's
 #          kexec_wait, where the new kernel's copy of itself to 0 had set
 #          the flag back to 0 (docs/investigations.md); older than the series.
-# kind: (counter, what it is called in the evidence)
-KNOWN = {"reset": ("x86_resets", "x86 reset"), "race": ("kexec_flag_races", "powerpc kexec_flag race")}
+# kind: (counter, what the evidence calls it, what the closing line calls it)
+KNOWN = {"reset": ("x86_resets", "x86 reset", "x86 reset of a kexec'd kernel (cause not known)"),
+         "race": ("kexec_flag_races", "powerpc kexec_flag race", "powerpc kexec_flag race")}
 
 
 def known_failure(run, logfile, note, img=None):
@@ -214,13 +215,13 @@ def run_scenario(arch, images, sc, opts, logdir):
                     st["other_fail"] = evidence
                 else:
                     evidence += f" ({name}={total} over {st['runs']} runs)"
-        for counter, what in KNOWN.values():
+        for counter, what, _ in KNOWN.values():
             n = st["counters"].get(counter, 0)
             if n:
                 evidence = f"{evidence} ({n} of the failed runs: {what}, see docs/lab.md)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
                             st["runs"], failed, st["logs"], bool(st["other_fail"]),
-                            known={c: st["counters"][c] for c, _ in KNOWN.values() if st["counters"].get(c)})
+                            known={c: st["counters"][c] for c, *_ in KNOWN.values() if st["counters"].get(c)})
     return results
 
 
