@@ -8,8 +8,8 @@
 #                     (backports/BASE/)
 #   make check        what CI runs: static checks of v6 and the fixes on
 #                     7.3 and of the 6.12 backport (x86_64), the lab's unit
-#                     tests, the lab on 7.3 arm64 (a cold lab kernel takes
-#                     8 to 13 minutes on 2 cores: one arch fits)
+#                     tests, the lab on 7.3 arm64 (cold on 2 cores, its
+#                     two kernels take 13m14s to build: one arch fits)
 #   make deps         only the installation (QEMU=backports: also QEMU 10)
 #   make test         the lab's unit tests (recorded logs, no VM)
 #   make static       the static checks of BASE's series: checkpatch
@@ -74,8 +74,8 @@ SMP       ?= 4
 ITER      ?= 3
 GENS      ?= 3
 # CI-sized runs: the racy scenarios run fewer times.
-# On 2 cores a cold lab kernel takes 8 to 13 minutes and the patched one
-# 5 to 9 more (it rebuilds everything that includes <linux/cpu.h>), so one arch
+# On 2 cores a cold arm64 lab kernel took 7m44s and the patched one 5m30s
+# more (it rebuilds everything that includes <linux/cpu.h>), so one arch
 # fits in CI's time: arm64 on 7.3, whose kexec takes CPUs down through
 # the teardown the series changes (window, storm, teardown, reboot CPU
 # scenarios). x86_64 is what plain make runs; every arch and the 6.12
