@@ -9,7 +9,7 @@
 #   make check        what CI runs: static checks of v6 and the fixes on
 #                     7.3 and of the 6.12 backport (x86_64), the lab's unit
 #                     tests, the lab on 7.3 arm64 (cold on 2 cores, its
-#                     two kernels take 13m14s to build: one arch fits)
+#                     "kernels ready after 13m47s": one arch fits)
 #   make deps         only the installation (QEMU=backports: also QEMU 10)
 #   make test         the lab's unit tests (recorded logs, no VM)
 #   make static       the static checks of BASE's series: checkpatch
