@@ -1,8 +1,10 @@
 """Boot one VM and capture its serial console. The only module that knows QEMU."""
 
 import bisect
+import json
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -182,18 +184,101 @@ def _monitor(path, command):
     return out.decode(errors="replace")
 
 
-def _wait(p, logfile, monitor, timeout):
+class _Qmp:
+    """QEMU's QMP socket: the events the VM sends, and commands."""
+
+    def __init__(self, path, p, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.buf = b""
+        self.events = []
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except OSError as e:
+                if p.poll() is not None or time.monotonic() > end:
+                    self.sock.close()
+                    raise LabError(f"QEMU's QMP socket not reachable: {e}")
+                time.sleep(0.05)
+        self._read(10)      # the greeting
+        self.command("qmp_capabilities")
+
+    def _read(self, timeout):
+        """The next message, or None after timeout seconds."""
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                return None
+            data = self.sock.recv(65536)
+            if not data:
+                raise LabError("QEMU closed its QMP socket")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def command(self, name, args=None, timeout=30):
+        """Run a command; its "return" value. Events read meanwhile are kept."""
+        msg = {"execute": name, **({"arguments": args} if args else {})}
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = self._read(end - time.monotonic())
+            if m is None:
+                break
+            if "event" in m:
+                self.events.append(m)
+            elif "error" in m:
+                raise LabError(f"QMP {name}: {m['error'].get('desc', m['error'])}")
+            elif "return" in m:
+                return m["return"]
+        raise LabError(f"QMP {name}: no answer in {timeout}s")
+
+    def poll(self, timeout):
+        """Events that arrived within timeout seconds (and those kept)."""
+        m = self._read(timeout)
+        while m is not None:
+            if "event" in m:
+                self.events.append(m)
+            m = self._read(0)
+        out, self.events = self.events, []
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
+def _save_regs(logfile, line, regs):
+    with open(logfile + ".regs", "w") as f:
+        # Without the monitor's banner and the echo of the command.
+        regs = "\n".join(l for l in regs.replace("\r", "").splitlines()
+                         if not l.startswith(("QEMU ", "(qemu)")))
+        f.write(f"after: {line.strip()}\n{regs}\n")
+
+
+def _wait(p, logfile, monitor, timeout, qmp=None):
     """Wait for QEMU like communicate(timeout=...), saving the vCPUs'
-    registers once if the console shows a line of SNAPSHOT_ON."""
+    registers once if the console shows a line of SNAPSHOT_ON.
+
+    qmp: a _Qmp when QEMU pauses the VM at a reset or shutdown instead of
+    ending (pause_on_reset); at that pause the registers are saved if
+    QEMU's log says "Triple fault", and QEMU is told to quit."""
     end = time.monotonic() + timeout
     snapped = False
     seen = 0    # bytes of the log already searched, up to its last newline
     while True:
         try:
-            return p.communicate(timeout=0.5)
+            return p.communicate(timeout=0.25 if qmp else 0.5)
         except subprocess.TimeoutExpired:
             if time.monotonic() > end:
                 raise
+        if qmp and any(e.get("event") == "SHUTDOWN" for e in qmp.poll(0.25)):
+            if not snapped and triple_fault(logfile):
+                regs = qmp.command("human-monitor-command", {"command-line": "info registers -a"})
+                _save_regs(logfile, "Triple fault (QEMU paused the VM at the reset)", regs)
+            qmp.command("quit")
+            return p.communicate(timeout=max(5, end - time.monotonic()))
         if snapped:
             continue
         try:
@@ -212,11 +297,16 @@ def _wait(p, logfile, monitor, timeout):
                 regs = _monitor(monitor, "info registers -a")
             except OSError as e:
                 regs = f"QEMU monitor not reachable: {e}"
-            with open(logfile + ".regs", "w") as f:
-                # Without the monitor's banner and the echo of the command.
-                regs = "\n".join(l for l in regs.replace("\r", "").splitlines()
-                                 if not l.startswith(("QEMU ", "(qemu)")))
-                f.write(f"after: {line.strip()}\n{regs}\n")
+            _save_regs(logfile, line, regs)
+
+
+def triple_fault(logfile):
+    """x86: whether QEMU's cpu_reset log (<log>.qemu) says "Triple fault"."""
+    try:
+        with open(logfile + ".qemu", errors="replace") as f:
+            return "Triple fault" in f.read()
+    except OSError:
+        return False
 
 
 def icount_args(arch, shift):
@@ -238,7 +328,7 @@ def icount_args(arch, shift):
 
 
 def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True, icount=None):
-    """Run QEMU until the guest ends it (-no-reboot) or timeout.
+    """Run QEMU until the guest ends it (a reboot or power-off) or timeout.
 
     icount: None, or the shift of icount_args().
     Returns (console text, seconds, timed_out).
@@ -250,8 +340,15 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     monitor = os.path.join(mondir, "monitor")
     if os.path.exists(logfile + ".regs"):
         os.unlink(logfile + ".regs")
-    cmd = [binary(arch), *machine_args(arch), *icount_args(arch, icount), *dtb, "-smp", smp_arg, "-nodefaults", "-no-reboot",
-           "-display", "none", "-monitor", f"unix:{monitor},server,nowait", "-serial", f"file:{logfile}",
+    # pause_on_reset: a reset or shutdown stops the VM (its vCPUs as they
+    # were) instead of ending QEMU; _wait() then saves them if need be and
+    # ends QEMU. Without it -no-reboot ends QEMU at the guest's reboot.
+    pause = getattr(arch, "pause_on_reset", "") == "yes"
+    qmp_path = os.path.join(mondir, "qmp")
+    ending = ["-S", "-action", "reboot=shutdown,shutdown=pause", "-qmp", f"unix:{qmp_path},server=on,wait=off"] \
+        if pause else ["-no-reboot"]
+    cmd = [binary(arch), *machine_args(arch), *icount_args(arch, icount), *dtb, "-smp", smp_arg, "-nodefaults",
+           *ending, "-display", "none", "-monitor", f"unix:{monitor},server,nowait", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
     # QEMU's own log next to the console log: on x86 its cpu_reset log
     # says whether a VM that ended silently took a triple fault.
@@ -266,13 +363,24 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
         shutil.rmtree(mondir, ignore_errors=True)
         raise LabError(f"{binary(arch)} not found (run 'make deps')")
     timed_out = False
+    qmp = None
     try:
-        _, err = _wait(p, logfile, monitor, timeout)
+        if pause:
+            # QEMU starts with the vCPUs stopped (-S): no event is missed.
+            qmp = _Qmp(qmp_path, p)
+            qmp.command("cont")
+        _, err = _wait(p, logfile, monitor, timeout, qmp)
     except subprocess.TimeoutExpired:
         p.kill()
         _, err = p.communicate()
         timed_out = True
+    except LabError:
+        p.kill()
+        p.communicate()
+        raise
     finally:
+        if qmp:
+            qmp.close()
         shutil.rmtree(mondir, ignore_errors=True)
     secs = time.monotonic() - start
     if not timed_out and p.returncode not in (0,):
@@ -304,28 +412,30 @@ def _where(addr, syms):
 
 
 def triple_fault_states(logfile, vmlinux, nm):
-    """x86: each vCPU's state as QEMU's cpu_reset log dumped it after the
-    last "Triple fault" (the state the reset found), e.g.
-    'CPU0 HLT=1 stop_this_cpu+0x9c, CPU1 HLT=0 0x9d000', or ''.
+    """x86: each vCPU's state when QEMU paused the VM at a triple fault
+    (pause_on_reset saves it to <log>.regs), e.g.
+    'CPU0 HLT=0 RIP=0xffffffffa1c3e2f0 CR2=... CR3=..., CPU1 HLT=1 ...', or ''.
 
-    The vCPU that faulted is not halted; one parked in the old kernel's
-    HLT loop shows HLT=1 there. Addresses are named with vmlinux (every
-    generation of a chain runs the same kernel image)."""
+    A vCPU parked in a HLT loop shows HLT=1; CR3 tells the old kernel's
+    page tables from the new one's. Addresses are named with vmlinux when
+    they fall in it (not under KASLR)."""
     try:
-        with open(logfile + ".qemu", errors="replace") as f:
+        with open(logfile + ".regs", errors="replace") as f:
             text = f.read()
     except OSError:
         return ""
-    if "Triple fault" not in text:
+    if not text.startswith("after: Triple fault"):
         return ""
-    tail = text[text.rindex("Triple fault"):]
     syms = _symbols(vmlinux, nm)
     out = []
-    for cpu, block in re.findall(r"CPU Reset \(CPU (\d+)\)\n(.*?)(?=CPU Reset|\Z)", tail, flags=re.S):
-        m = re.search(r"\b[RE]IP=([0-9a-f]+)\b.*?\bSMM=(\d)\s+HLT=(\d)", block, flags=re.S)
-        if m:
-            smm = " SMM=1" if m.group(2) == "1" else ""
-            out.append(f"CPU{cpu} HLT={m.group(3)}{smm} {_where(int(m.group(1), 16), syms)}")
+    for cpu, block in re.findall(r"^CPU#(\d+)\s*\n(.*?)(?=^CPU#|\Z)", text, flags=re.S | re.M):
+        m = re.search(r"\bRIP=([0-9a-f]+)\b.*?\bSMM=(\d)\s+HLT=(\d)", block, flags=re.S)
+        if not m:
+            continue
+        cr = dict(re.findall(r"\b(CR[23])=([0-9a-f]+)", block))
+        smm = " SMM=1" if m.group(2) == "1" else ""
+        out.append(f"CPU{cpu} HLT={m.group(3)}{smm} RIP={_where(int(m.group(1), 16), syms)}"
+                   + "".join(f" {k}={int(v, 16):#x}" for k, v in sorted(cr.items())))
     return ", ".join(out)
 
 

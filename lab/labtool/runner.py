@@ -117,7 +117,7 @@ def known_failure(run, logfile, note, img=None):
     again and again.
     """
     last = None if run.timed_out else run.log.silent_reset_without_bsp()
-    if last and triple_fault(logfile):
+    if last and qemu.triple_fault(logfile):
         states = qemu.triple_fault_states(logfile, os.path.join(os.path.dirname(img["image"]), "vmlinux"),
                                           "nm") if img else ""
         # native_stop_other_cpus() falls back to NMIs when a CPU does not
@@ -141,14 +141,6 @@ def snapshot_note(arch, img, logfile):
     vmlinux = os.path.join(os.path.dirname(img["image"]), "vmlinux")
     where = qemu.snapshot_summary(logfile, vmlinux, f"{arch.cross}nm")
     return f" [vCPUs then: {where or 'see'} {os.path.basename(logfile)}.regs]"
-
-
-def triple_fault(logfile):
-    try:
-        with open(logfile + ".qemu", errors="replace") as f:
-            return "Triple fault" in f.read()
-    except OSError:
-        return False
 
 
 def run_scenario(arch, images, sc, opts, logdir):

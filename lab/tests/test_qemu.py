@@ -1,15 +1,20 @@
-"""qemu.py's vCPU snapshot, on a recorded one (no VM)."""
+"""qemu.py's vCPU snapshots and QMP handling, on recorded data and fakes (no VM)."""
 
+import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from labtool import qemu  # noqa: E402
+from labtool.util import LabError  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 REGS = os.path.join(DATA, "ppc64le-patched-rcpu-offline-stuck.log.regs")
@@ -83,27 +88,123 @@ class TortureMode(unittest.TestCase):
         self.assertEqual(archmod.load("arm64").torture_icount, "")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TripleFaultStates(unittest.TestCase):
-    """x86: what QEMU's cpu_reset log says of each vCPU after a triple fault."""
+    """x86: each vCPU's state as saved when QEMU paused the VM at a triple fault."""
 
-    LOG = ("CPU Reset (CPU 0)\nRAX=0 RBX=0\nRIP=000000000000fff0 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\n"
-           "Triple fault\n"
-           "CPU Reset (CPU 0)\nRAX=0000000000000000 RBX=0000000000000000\n"
-           "RIP=ffffffff81000110 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\nES =0000\n"
-           "CPU Reset (CPU 1)\nRAX=0000000000000000 RBX=0000000000000000\n"
-           "RIP=000000000009d000 RFL=00010002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\nES =0000\n")
+    REGS = ("after: Triple fault (QEMU paused the VM at the reset)\n"
+            "CPU#0\nRAX=0000000000000000 RBX=0000000000000000\n"
+            "RIP=ffffffff81000110 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\nES =0000\n"
+            "CR0=80050033 CR2=0000000000000000 CR3=0000000001c0a000 CR4=00350ef0\n"
+            "CPU#1\nRAX=0000000000000000 RBX=0000000000000000\n"
+            "RIP=ffffffffa2e00110 RFL=00010002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\nES =0000\n"
+            "CR0=80050033 CR2=ffff88800009d000 CR3=0000000011a0e000 CR4=00350ef0\n")
 
-    def test_states_after_the_last_triple_fault(self):
+    def test_each_vcpu(self):
         with tempfile.TemporaryDirectory() as d:
             log = os.path.join(d, "x.log")
-            with open(log + ".qemu", "w") as f:
-                f.write(self.LOG)
+            with open(log + ".regs", "w") as f:
+                f.write(self.REGS)
             with mock.patch.object(qemu, "_symbols", lambda v, nm: [(0xffffffff81000100, "stop_this_cpu")]):
                 self.assertEqual(qemu.triple_fault_states(log, "vmlinux", "nm"),
-                                 "CPU0 HLT=1 stop_this_cpu+0x10, CPU1 HLT=0 0x9d000")
-            os.unlink(log + ".qemu")
+                                 "CPU0 HLT=1 RIP=stop_this_cpu+0x10 CR2=0x0 CR3=0x1c0a000, "
+                                 "CPU1 HLT=0 RIP=0xffffffffa2e00110 CR2=0xffff88800009d000 CR3=0x11a0e000")
+            # A snapshot taken for another reason is not a triple fault's.
+            with open(log + ".regs", "w") as f:
+                f.write(self.REGS.replace("after: Triple fault", "after: CPU 2 is stuck"))
             self.assertEqual(qemu.triple_fault_states(log, "vmlinux", "nm"), "")
+            os.unlink(log + ".regs")
+            self.assertEqual(qemu.triple_fault_states(log, "vmlinux", "nm"), "")
+
+
+class FakeQmp:
+    """The QMP side of QEMU as _wait() sees it: a SHUTDOWN event, commands."""
+
+    def __init__(self, p):
+        self.p, self.commands = p, []
+
+    def poll(self, timeout):
+        return [{"event": "SHUTDOWN", "data": {"guest": True, "reason": "guest-reset"}}]
+
+    def command(self, name, args=None):
+        self.commands.append((name, args))
+        if name == "quit":
+            self.p.kill()
+            return {}
+        return "CPU#0\nRIP=ffffffff81000110 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\n"
+
+
+class PauseOnReset(unittest.TestCase):
+    """pause_on_reset: QEMU stops the VM at a reset; the lab saves the
+    vCPUs if it was a triple fault, then ends QEMU."""
+
+    def wait(self, qemu_log):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "x.log")
+            for name, text in ((log, "console\n"), (log + ".qemu", qemu_log)):
+                with open(name, "w") as f:
+                    f.write(text)
+            p = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            fake = FakeQmp(p)
+            qemu._wait(p, log, os.path.join(d, "monitor"), 30, fake)
+            regs = open(log + ".regs").read() if os.path.exists(log + ".regs") else None
+        return fake.commands, regs
+
+    def test_triple_fault_saves_the_vcpus(self):
+        commands, regs = self.wait("CPU Reset (CPU 1)\nTriple fault\n")
+        self.assertEqual([c for c, _ in commands], ["human-monitor-command", "quit"])
+        self.assertEqual(commands[0][1], {"command-line": "info registers -a"})
+        self.assertTrue(regs.startswith("after: Triple fault"), regs)
+        self.assertIn("HLT=1", regs)
+
+    def test_the_guests_own_reboot_only_ends_qemu(self):
+        commands, regs = self.wait("CPU Reset (CPU 1)\n")
+        self.assertEqual([c for c, _ in commands], ["quit"])
+        self.assertIsNone(regs)
+
+
+class QmpSocket(unittest.TestCase):
+    """_Qmp against a server that speaks QMP's framing."""
+
+    def test_handshake_command_and_event(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "qmp")
+            srv = socket.socket(socket.AF_UNIX)
+            srv.bind(path)
+            srv.listen(1)
+            got = []
+
+            def serve():
+                c, _ = srv.accept()
+                f = c.makefile("rwb", buffering=0)
+                f.write(b'{"QMP": {"version": {}, "capabilities": []}}\r\n')
+                for answer in (b'{"return": {}}\r\n',
+                               b'{"timestamp": {}, "event": "RESUME"}\r\n{"return": {}}\r\n'):
+                    got.append(json.loads(f.readline()))
+                    f.write(answer)
+                f.write(b'{"timestamp": {}, "event": "SHUTDOWN", "data": {"reason": "guest-reset"}}\r\n')
+                c.close()
+            t = threading.Thread(target=serve)
+            t.start()
+            p = subprocess.Popen(["sleep", "5"])
+            try:
+                q = qemu._Qmp(path, p)
+                q.command("cont")
+                events = [e["event"] for e in q.poll(5)]
+                q.close()
+            finally:
+                p.kill()
+                p.wait()
+                t.join()
+                srv.close()
+        self.assertEqual([m["execute"] for m in got], ["qmp_capabilities", "cont"])
+        self.assertEqual(events, ["RESUME", "SHUTDOWN"])
+
+    def test_no_socket_is_a_clear_error(self):
+        p = subprocess.Popen(["true"])
+        p.wait()
+        with self.assertRaisesRegex(LabError, "QMP socket not reachable"):
+            qemu._Qmp("/nonexistent/qmp", p, timeout=1)
+
+
+if __name__ == "__main__":
+    unittest.main()
