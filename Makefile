@@ -129,6 +129,7 @@ static-ci:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix sched-deadline-nocpusets --arches $(CI_ARCHES)
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix cpu-hotplug-last-housekeeping --arches $(CI_ARCHES)
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix riscv-kexec-irqs --arches $(CI_ARCHES)
+	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix x86-real-bsp-ipi-shorthand --arches $(CI_ARCHES)
 	$(PY) scripts/check_series.py --base 6.12 --arches x86_64
 
 check-full: deps static-all test
@@ -152,7 +153,8 @@ static-rfc:
 	$(PY) scripts/check_series.py --base $(RFC_BASE) --rfc
 
 # The fixes found on the way, each on the base it is for (FIXES_ON).
-FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:cpu-hotplug-last-housekeeping 7.3:riscv-kexec-irqs 6.12:powerpc-optprobes
+FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:cpu-hotplug-last-housekeeping 7.3:riscv-kexec-irqs \
+	7.3:x86-real-bsp-ipi-shorthand 6.12:powerpc-optprobes
 
 static-all:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE)

@@ -23,6 +23,8 @@
  *   lab.rcpu=N       write N to /sys/kernel/reboot/cpu before the action
  *   lab.fail_cpu=N   with lab.fail_state=NAME: make the teardown of CPU N
  *                    fail at the hotplug state NAME (cpuN/hotplug/fail)
+ *   lab.ipi_storm=MS in the last generation, before "done": TLB
+ *                    shootdowns to every other CPU for MS ms (ipi_storm())
  *
  * Every generation prints "LAB: boot ..." with the online CPUs and the CPU
  * it runs on; the last one prints "LAB: done" and ends the VM with a
@@ -32,6 +34,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -632,6 +636,67 @@ static void filter_trace(void)
 	}
 }
 
+static volatile int spin_stop;
+
+static void *spin_on(void *arg)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET((long)arg, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return NULL;
+	while (!spin_stop)
+		;
+	return NULL;
+}
+
+/*
+ * A thread of this process spins on every other online CPU while this one
+ * maps, touches and unmaps a page: each unmap flushes the TLBs of those
+ * CPUs with a call function IPI to all of them, which x86 sends as a
+ * shorthand ("all but self") IPI when it may.
+ */
+static void ipi_storm(long ms)
+{
+	pthread_t th[MAX_CPUS];
+	int online[MAX_CPUS], self = sched_getcpu(), n = 0, i;
+	struct timespec t0, t;
+	char buf[256];
+	long rounds = 0, el;
+	cpu_set_t set;
+
+	if (read_file("/sys/devices/system/cpu/online", buf, sizeof(buf)) || !parse_cpus(buf, online))
+		fail("ipi storm: cannot read the online CPUs");
+	CPU_ZERO(&set);
+	CPU_SET(self, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		fail("ipi storm: cannot pin to cpu%d: %s", self, strerror(errno));
+	for (i = 0; i < MAX_CPUS; i++) {
+		if (!online[i] || i == self)
+			continue;
+		if (pthread_create(&th[n], NULL, spin_on, (void *)(long)i))
+			fail("ipi storm: cannot start a thread for cpu%d", i);
+		n++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			fail("ipi storm: mmap: %s", strerror(errno));
+		*p = 1;
+		munmap(p, 4096);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+	} while (el < ms);
+	spin_stop = 1;
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	say("ipi storm: %ld unmaps from cpu%d with %d other CPUs spinning, %ld ms", rounds, self, n, el);
+}
+
 int main(void)
 {
 	int storm[MAX_CPUS], offline[MAX_CPUS], i;
@@ -654,6 +719,8 @@ int main(void)
 	report_boot(gen);
 
 	if (gen >= gens || !strcmp(action, "none")) {
+		if (param("ipi_storm"))
+			ipi_storm(param_long("ipi_storm", 0));
 		say("done gen=%ld", gen);
 		finish();
 	}

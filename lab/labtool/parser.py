@@ -107,13 +107,13 @@ class Log:
 
     def silent_reset_without_bsp(self):
         """The last kernel, kexec'd on x86 with the real BSP left halted,
-        ended the VM before its init ran, with no splat, panic or reboot
+        ended the VM before it was done, with no splat, panic or reboot
         message: QEMU saw a reset ("Triple fault" in its cpu_reset log).
-        Seen on base and patched kernels alike, about 1 in 70 such boots;
-        the cause is not known. Returns the generation's last line or None.
+        The halted BSP woken by a broadcast IPI does that (see
+        docs/investigations.md). Returns the generation's last line or None.
         """
         g = self.generations[-1] if self.generations else None
-        if not g or g.index == 0 or not g.bsp_disabled or g.boot or self.splats:
+        if not g or g.index == 0 or not g.bsp_disabled or g.done or self.splats:
             return None
         # Not "reboot:" alone: with reboot=s<N> a kernel short of its BSP
         # may print "reboot: Ignoring the CPU number in reboot= option".

@@ -99,13 +99,15 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
 # Such a run fails like any other; its evidence says which one it is and
 # the closing line counts them by kind:
 #   reset  x86: a kexec'd kernel took a triple fault with the real BSP
-#          halted (parser.Log.silent_reset_without_bsp()); not understood
-#          (docs/investigations.md).
+#          halted (parser.Log.silent_reset_without_bsp()): the kernel's
+#          shorthand IPIs reach that BSP, and under QEMU TCG one can end
+#          its HLT in the old kernel's memory; fixes/x86-real-bsp-ipi-
+#          shorthand stops them (docs/investigations.md).
 #   race   powerpc: a CPU missed kexec_flag and stayed in the old kernel's
 #          kexec_wait, where the new kernel's copy of itself to 0 had set
 #          the flag back to 0 (docs/investigations.md); older than the series.
 # kind: (counter, what the evidence calls it, what the closing line calls it)
-KNOWN = {"reset": ("x86_resets", "x86 reset", "x86 reset of a kexec'd kernel (cause not known)"),
+KNOWN = {"reset": ("x86_resets", "x86 reset", "x86 reset of a kexec'd kernel (real BSP woken by a broadcast IPI)"),
          "race": ("kexec_flag_races", "powerpc kexec_flag race", "powerpc kexec_flag race")}
 
 

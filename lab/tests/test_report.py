@@ -70,7 +70,7 @@ class Pages(unittest.TestCase):
         rs = results()
         rs[1].known = {"x86_resets": 2}
         self.assertEqual(report.closing_line(rs), "2 passed, 1 failed, 2 skipped; failed runs of a known "
-                         "kind: 2 x86 reset of a kexec'd kernel (cause not known)")
+                         "kind: 2 x86 reset of a kexec'd kernel (real BSP woken by a broadcast IPI)")
 
     def test_missing_results_is_an_error(self):
         self.assertEqual(labcli.main(["report", "--results", "/nonexistent/results.json"]), 2)

@@ -192,6 +192,56 @@ class KnownReset(unittest.TestCase):
         self.assertNotIn("triple fault", ev)
 
 
+class BspBroadcast(unittest.TestCase):
+    """x86 bsp-broadcast: a kexec'd kernel that left the real BSP out must
+    not allow shorthand IPIs, and must have run the IPI storm."""
+
+    def check(self, text, logfile="x.log"):
+        from labtool import parser
+        sc = next(s for s in scenarios.all_scenarios(iterations=1, gens=1) if s.name == "bsp-broadcast")
+        run = scenarios.Run(parser.parse(text), False, 1.0, logfile, 4)
+        return sc.check(run, sc)
+
+    def test_reset_named_first(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "x.log")
+            with open(log + ".qemu", "w") as f:
+                f.write("Triple fault\n")
+            ok, ev = self.check(x86_silent_reset()[1], log)
+        self.assertFalse(ok)
+        self.assertTrue(ev.startswith("x86 triple fault with the real BSP left out and halted"), ev)
+
+    def test_base_broadcasts(self):
+        ok, ev = self.check(load("x86_64-bsp-disabled.log"))
+        self.assertFalse(ok)
+        self.assertIn("generation 1 left the real BSP out and broadcasts IPIs all the same", ev)
+        self.assertIn("real BSP", ev)
+
+    def fixed(self, storm=True):
+        text = load("x86_64-bsp-disabled.log")
+        i = text.index("Disabling real BSP")
+        text = text[:i] + text[i:].replace("IPI shorthand broadcast: enabled", "IPI shorthand broadcast: disabled")
+        if storm:
+            text = text.replace("LAB: done gen=1", "LAB: ipi storm: 3135 unmaps from cpu2 with 2 other CPUs "
+                                "spinning, 20000 ms\nLAB: done gen=1")
+        return text
+
+    def test_fixed_passes(self):
+        ok, ev = self.check(self.fixed())
+        self.assertTrue(ok, ev)
+        self.assertIn("ipi storm: 3135 unmaps", ev)
+
+    def test_no_storm_proves_nothing(self):
+        ok, ev = self.check(self.fixed(storm=False))
+        self.assertFalse(ok)
+        self.assertIn("no IPI storm", ev)
+
+    def test_bsp_not_left_out_proves_nothing(self):
+        ok, ev = self.check(self.fixed().replace("Crash kernel detected. Disabling real BSP", "Crash kernel"))
+        self.assertFalse(ok)
+        self.assertIn("proves nothing", ev)
+
+
 class KnownRace(unittest.TestCase):
     """A ppc64le CPU left in the old kernel's kexec_wait: a failure, named."""
 
