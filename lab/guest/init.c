@@ -28,7 +28,7 @@
  *
  * Every generation prints "LAB: boot ..." with the online CPUs and the CPU
  * it runs on; the last one prints "LAB: done" and ends the VM with a
- * reboot, which QEMU's -no-reboot turns into an exit.
+ * reboot, which ends QEMU (-no-reboot; x86: QEMU pauses, the lab ends it).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
