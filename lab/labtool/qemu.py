@@ -259,7 +259,8 @@ def _save_regs(logfile, line, regs):
 
 def _wait(p, logfile, monitor, timeout, qmp=None):
     """Wait for QEMU like communicate(timeout=...), saving the vCPUs'
-    registers once if the console shows a line of SNAPSHOT_ON.
+    registers once if the console shows a line of SNAPSHOT_ON, or at the
+    timeout.
 
     qmp: a _Qmp when QEMU pauses the VM at a reset or shutdown instead of
     ending (pause_on_reset); at that pause the registers are saved if
@@ -272,6 +273,9 @@ def _wait(p, logfile, monitor, timeout, qmp=None):
             return p.communicate(timeout=0.25 if qmp else 0.5)
         except subprocess.TimeoutExpired:
             if time.monotonic() > end:
+                # A hung guest: where every vCPU is says what it waits for.
+                if not snapped:
+                    _snapshot(logfile, monitor, f"timeout: no end of the VM after {timeout}s")
                 raise
         if qmp and any(e.get("event") == "SHUTDOWN" for e in qmp.poll(0.25)):
             if not snapped and triple_fault(logfile):
@@ -293,11 +297,16 @@ def _wait(p, logfile, monitor, timeout, qmp=None):
         line = next((l for l in text.splitlines() if any(m in l for m in SNAPSHOT_ON)), None)
         if line:
             snapped = True
-            try:
-                regs = _monitor(monitor, "info registers -a")
-            except OSError as e:
-                regs = f"QEMU monitor not reachable: {e}"
-            _save_regs(logfile, line, regs)
+            _snapshot(logfile, monitor, line)
+
+
+def _snapshot(logfile, monitor, why):
+    """Every vCPU's registers (QEMU monitor) to <log>.regs, after 'why'."""
+    try:
+        regs = _monitor(monitor, "info registers -a")
+    except OSError as e:
+        regs = f"QEMU monitor not reachable: {e}"
+    _save_regs(logfile, why, regs)
 
 
 def triple_fault(logfile):

@@ -162,6 +162,27 @@ class PauseOnReset(unittest.TestCase):
         self.assertIsNone(regs)
 
 
+class TimeoutSnapshot(unittest.TestCase):
+    """A VM that does not end in time: its vCPUs are saved before the kill."""
+
+    def test_saved_at_the_timeout(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "x.log")
+            with open(log, "w") as f:
+                f.write("console\n")
+            p = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                with mock.patch.object(qemu, "_monitor", lambda path, cmd: "CPU#0\nRIP=ffffffff81000110 HLT=0\n"):
+                    with self.assertRaises(subprocess.TimeoutExpired):
+                        qemu._wait(p, log, os.path.join(d, "monitor"), 1)
+            finally:
+                p.kill()
+                p.communicate()
+            regs = open(log + ".regs").read()
+        self.assertTrue(regs.startswith("after: timeout: no end of the VM after 1s"), regs)
+        self.assertIn("CPU#0", regs)
+
+
 class QmpSocket(unittest.TestCase):
     """_Qmp against a server that speaks QMP's framing."""
 
