@@ -153,7 +153,7 @@ def check_shellcheck(tree, files, top="series"):
     return bad, f"{len(scripts)} scripts clean"
 
 
-def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
+def _make(tree, obj, karch, cross, *targets, logfile=None, what="", jobs=None):
     if isinstance(cross, tuple):
         tool = [f"LLVM={cross[1]}"]
         cc = f"clang{cross[1]}"
@@ -163,7 +163,7 @@ def _make(tree, obj, karch, cross, *targets, logfile=None, what=""):
     if subprocess.call(["sh", "-c", "command -v ccache"], stdout=subprocess.DEVNULL) == 0:
         cc = f"ccache {cc}"
     return run(["make", "-s", "-C", tree, f"O={obj}", f"ARCH={karch}", *tool,
-                f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets], what, logfile=logfile)
+                f"CC={cc}", f"-j{jobs or os.cpu_count() or 2}", *targets], what, logfile=logfile)
 
 
 def check_mbox(tree, patches, start, base):
@@ -273,7 +273,12 @@ def check_bisect(tree, base, commits, files, arches=None):
                 continue
             git(wt, "checkout", "-q", "-f", c)
             try:
-                _make(wt, obj, karch, cross, *objs, logfile=logf,
+                # One job: Kbuild's single-target build can reach an object
+                # through two directories (arm: arch/arm/mach-mvebu/pmsu.o
+                # through arch/arm/mach-mvebu/ and through arch/arm/'s
+                # pattern rule), and two compilers writing one object at
+                # once make ccache fail ("failed to stat ... pmsu.o").
+                _make(wt, obj, karch, cross, *objs, logfile=logf, jobs=1,
                       what=f"{name}: patch {i}/{len(commits)}")
                 done += 1
             except LabError as e:
