@@ -118,8 +118,8 @@ def known_failure(run, logfile, note, img=None):
     The race may end in a timeout: CPU hotplug then waits for that CPU
     again and again.
     """
-    last = None if run.timed_out else run.log.silent_reset_without_bsp()
-    if last and qemu.triple_fault(logfile):
+    last = scenarios.x86_reset(run)
+    if last:
         states = qemu.triple_fault_states(logfile, os.path.join(os.path.dirname(img["image"]), "vmlinux"),
                                           "nm") if img else ""
         # native_stop_other_cpus() falls back to NMIs when a CPU does not

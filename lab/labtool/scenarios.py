@@ -123,14 +123,22 @@ def check_kexec(run, sc):
     return True, f"{sc.gens} kexec(s), {len(run.log.generations)} kernels booted with {run.smp}/{run.smp} CPUs online"
 
 
+def x86_reset(run):
+    """The last line of a kexec'd x86 kernel that ended the VM in a triple
+    fault with the real BSP left halted (parser.Log.silent_reset_without_bsp()
+    and "Triple fault" in QEMU's log), or None."""
+    last = None if run.timed_out else run.log.silent_reset_without_bsp()
+    return last if last and qemu.triple_fault(run.logfile) else None
+
+
 def check_bsp_broadcast(run, sc):
     """x86: no reset (QEMU's "Triple fault"), check_kexec, and no kexec'd
     kernel that left the real BSP out allows shorthand IPIs ("IPI
     shorthand broadcast: enabled"): they reach that CPU too, halted in the
     old kernel's memory."""
     left_out = [g for g in run.log.generations[1:] if g.bsp_disabled]
-    last = run.log.silent_reset_without_bsp()
-    if last and qemu.triple_fault(run.logfile):
+    last = x86_reset(run)
+    if last:
         return False, f"x86 triple fault with the real BSP left out and halted (last line: {last[:80]})"
     for g in left_out:
         line = next((l for l in g.lines if "IPI shorthand broadcast: enabled" in l), None)
