@@ -54,10 +54,18 @@ def timeout_for(sc):
 SELFTEST = "tools/testing/selftests/kexec/vmtest_hotplug.sh"
 
 
+# v6 sends the selftest on its own (fixes/<name>/); the backports carry it.
+SELFTEST_FIX = "selftests-kexec-hotplug"
+
+
 def run_selftest(arch, img, sc, opts, logfile):
-    """The series' kselftest on one kernel; (ok, evidence, counters, secs)."""
+    """The kselftest on one kernel; (ok, evidence, counters, secs)."""
     tree = opts.tree or kernel.tree_dir(opts.base)
-    kernel.git(tree, "checkout", "-q", "-f", "series")
+    branch = "series"
+    if not opts.tree and opts.base == kernel.SERIES_BASE:
+        kernel.prepare_fix(opts.base, SELFTEST_FIX)
+        branch = f"fix-{SELFTEST_FIX}"
+    kernel.git(tree, "checkout", "-q", "-f", branch)
     env = dict(os.environ, CROSS_COMPILE=arch.cross)
     cmd = ["bash", os.path.join(tree, SELFTEST), "-k", img["image"], "-c", img["config"],
            "-a", arch.name, "-n", str(opts.smp)]
