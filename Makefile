@@ -130,6 +130,7 @@ static-ci:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix cpu-hotplug-last-housekeeping --arches $(CI_ARCHES)
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix riscv-kexec-irqs --arches $(CI_ARCHES)
 	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix x86-real-bsp-ipi-shorthand --arches $(CI_ARCHES)
+	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix selftests-kexec-hotplug --arches $(CI_ARCHES)
 	$(PY) scripts/check_series.py --base 6.12 --arches x86_64
 
 check-full: deps static-all test
@@ -154,7 +155,7 @@ static-rfc:
 
 # The fixes found on the way, each on the base it is for (FIXES_ON).
 FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:cpu-hotplug-last-housekeeping 7.3:riscv-kexec-irqs \
-	7.3:x86-real-bsp-ipi-shorthand 6.12:powerpc-optprobes
+	7.3:x86-real-bsp-ipi-shorthand 7.3:selftests-kexec-hotplug 6.12:powerpc-optprobes
 
 static-all:
 	$(PY) scripts/check_series.py --base $(SERIES_BASE)
