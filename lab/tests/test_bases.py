@@ -54,7 +54,7 @@ class Layout(unittest.TestCase):
         for arch in ("x86_64", "arm64", "riscv64", "arm", "ppc64le"):
             self.assertIn(f"7.3:{arch}", makefile_var("FULL_RUNS").split(), arch)
         self.assertTrue(any(r.startswith("6.12:") for r in makefile_var("FULL_RUNS").split()))
-        # 6.1 (still v5) runs in check-full only.
+        # 6.1 runs in check-full only.
         self.assertTrue(any(r.startswith("6.1:") for r in makefile_var("FULL_RUNS").split()))
 
 
