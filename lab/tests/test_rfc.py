@@ -30,7 +30,9 @@ class Kernels(unittest.TestCase):
         self.assertEqual(kernel.KERNELS, ("base", "patched"))
 
     def test_rfc_dir(self):
-        self.assertTrue(kernel.rfc_dir("6.12").endswith(os.path.join("rfc", "fast-teardown")))
+        self.assertTrue(kernel.rfc_dir("7.3").endswith(os.path.join("rfc", "fast-teardown")))
+        # Written on v5 on 6.12, rebased onto v6 on 7.3: no RFC on the backports.
+        self.assertIsNone(kernel.rfc_dir("6.12"))
         self.assertIsNone(kernel.rfc_dir("6.1"))
 
     def test_kernels_per_arch(self):
@@ -156,7 +158,7 @@ class Alternate(unittest.TestCase):
     def test_sessions_alternate_and_a_failure_stops_one_kernel(self):
         from labtool import arch as archmod
         arch = archmod.load("arm64")
-        rc = torture.main(arch, "6.12", 8, 6, 2, 0, ("rfc", "patched"), icount=0)
+        rc = torture.main(arch, "7.3", 8, 6, 2, 0, ("rfc", "patched"), icount=0)
         self.assertEqual(rc, 1)
         # rfc, patched, rfc, patched (fails), rfc: then rfc has its 6.
         self.assertEqual([c[0] for c in self.calls], ["rfc", "patched", "rfc", "patched", "rfc"])
@@ -172,7 +174,7 @@ class Alternate(unittest.TestCase):
     def test_bad_kernel_list(self):
         arch = SimpleNamespace(name="arm64", qemu_args=[])
         with self.assertRaises(torture.LabError):
-            torture.main(arch, "6.12", 8, 6, 2, 0, ("rfc", "rfc"))
+            torture.main(arch, "7.3", 8, 6, 2, 0, ("rfc", "rfc"))
 
 
 if __name__ == "__main__":
