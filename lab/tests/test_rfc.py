@@ -136,10 +136,12 @@ class Alternate(unittest.TestCase):
         with open(os.path.join(DATA, "arm64-rfc-kexec-storm-smp8.log"), errors="replace") as f:
             self.good = f.read()
         self.calls = []
+        self.appends = []
         bad = {"patched"}
 
         def boot(arch, image, initrd, smp, append, logfile, timeout, icount=None):
             self.calls.append((image, icount))
+            self.appends.append(append)
             text = self.good
             if image in bad and len([c for c in self.calls if c[0] == image]) == 2:
                 text = before_jump("[   10.000000] WARNING: CPU: 1 PID: 1 at kernel/cpu.c:1 x+0x0/0x10")
@@ -170,6 +172,16 @@ class Alternate(unittest.TestCase):
         self.assertIn("patched smp=8 (icount shift=0: one host thread, vCPUs interleaved, guest clock 2^0 ns per "
                       "instruction): 4 kexecs in 2 sessions, the failed one included", out)
         self.assertIn("FAILED in session 2", out)
+
+    def test_trace_events_follow_the_base(self):
+        # riscv64 on 7.3 boots without the lab's kprobe events (no_trace),
+        # in torture as in the scenarios; arm64 keeps them.
+        from labtool import arch as archmod
+        torture.main(archmod.load("riscv64"), "7.3", 8, 2, 2, 0, ("rfc",), icount=None)
+        self.assertTrue(self.appends and not any("kprobe_event=" in a for a in self.appends))
+        self.appends.clear()
+        torture.main(archmod.load("arm64"), "7.3", 8, 2, 2, 0, ("rfc",), icount=0)
+        self.assertTrue(self.appends and all("kprobe_event=" in a for a in self.appends))
 
     def test_bad_kernel_list(self):
         arch = SimpleNamespace(name="arm64", qemu_args=[])
