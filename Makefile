@@ -26,13 +26,11 @@
 #                     arm, ppc64le) and 6.1 (x86_64, arm64, riscv64):
 #                     more than CI's budget on 2 cores
 #   make bench        time the kexec shutdown path, base vs patched vs the
-#                     RFC (rfc/fast-teardown/ on RFC_BASE, 6.12; arm64,
-#                     riscv64), 2, 4, 8 vCPUs. The RFC was written on v5
-#                     and does not apply to the v6 backport: bench stops
-#                     with that error until it is rebased onto v6
+#                     RFC (rfc/fast-teardown/ on top of v6 on RFC_BASE,
+#                     7.3; arm64, riscv64), 2, 4, 8 vCPUs
 #   make torture      KEXECS (200) kexecs under the hotplug storm at TSMP (8)
 #                     vCPUs, on ARCH, on v6 on mainline (TBASE 7.3, TKERNEL
-#                     patched; TKERNEL=rfc TBASE=6.12: the RFC),
+#                     patched; TKERNEL=rfc: the RFC, on RFC_BASE 7.3),
 #                     TGENS (25) per QEMU session; fails on any splat;
 #                     TMIN=N stops after N minutes (the count is printed),
 #                     TCMDLINE="..." extra kernel parameters,
@@ -67,7 +65,7 @@ export LAB_QEMU := $(QEMU)
 SERIES_BASE := 7.3
 BASE      ?= $(SERIES_BASE)
 # The base the RFC (rfc/fast-teardown/) applies to, for bench and torture.
-RFC_BASE  ?= 6.12
+RFC_BASE  ?= 7.3
 SCENARIOS ?=
 CMDLINE   ?=
 SMP       ?= 4

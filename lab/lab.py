@@ -231,14 +231,14 @@ def main(argv=None):
     pa.set_defaults(func=cmd_parse)
     b = sub.add_parser("bench", help="time the kexec shutdown path, base vs patched vs rfc")
     b.add_argument("--arch", default="x86_64,arm64", help="architectures, comma-separated")
-    # bench and torture build the RFC, which is on top of the 6.12 series.
+    # bench and torture build the RFC, which is on top of the series on 7.3.
     b.add_argument("--base", default=RFC_BASE, help="the base the RFC applies to")
     b.add_argument("--smp", default="2,4,8", help="vCPU counts, comma-separated")
     b.add_argument("--runs", type=int, default=5, help="runs per kernel and vCPU count")
     b.set_defaults(func=cmd_bench)
     o = sub.add_parser("torture", help="kexec chains under the hotplug storm (v6 on mainline by default)")
     o.add_argument("--arch", default="arm64", help="architectures, comma-separated, one after the other")
-    o.add_argument("--base", default=kernel.SERIES_BASE, help="the base (the RFC's: 6.12)")
+    o.add_argument("--base", default=kernel.SERIES_BASE, help="the base (the RFC's: 7.3)")
     o.add_argument("--smp", type=int, default=8, help="vCPUs per guest")
     o.add_argument("--kexecs", type=int, default=200, help="kexecs to do in all")
     o.add_argument("--gens", type=int, default=25, help="kexecs per QEMU session (chain length)")

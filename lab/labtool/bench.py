@@ -50,8 +50,8 @@ def shutdown_ms(g):
     return None if t0 is None or t1 is None else (t1 - t0) * 1000.0
 
 
-def one(arch, img, smp, logfile):
-    append = qemu.cmdline(arch, "lab.action=kexec lab.gens=1")
+def one(arch, img, smp, logfile, base=None):
+    append = qemu.cmdline(arch, "lab.action=kexec lab.gens=1", base)
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp, append, logfile, 180)
     log_ = parser.parse(text)
     ms = shutdown_ms(log_.generations[0])
@@ -153,7 +153,7 @@ def main(arches, base, smps, runs):
             times = {k: [] for k in ks}
             for i in range(runs):
                 for k in ks:
-                    ms = one(arch, images[k], smp, os.path.join(outdir, f"{arch.name}-{k}-smp{smp}-{i}.log"))
+                    ms = one(arch, images[k], smp, os.path.join(outdir, f"{arch.name}-{k}-smp{smp}-{i}.log"), base)
                     times[k].append(ms)
                     log(f"bench {arch.name} smp={smp} {NAMES[k]} run {i + 1}/{runs}: {ms:.1f} ms")
             rows.append(summarize(arch.name, smp, times))

@@ -32,7 +32,7 @@ BASES = ("7.3", "6.12", "6.1")
 # The RFC series on top of the series (make bench, make torture only;
 # make check never builds it). Branch 'rfc' in the same tree.
 RFC = "rfc"
-RFC_DIRS = {"6.12": "fast-teardown"}
+RFC_DIRS = {"7.3": "fast-teardown"}
 REVS = {"base": "base", "patched": "series", RFC: "rfc"}
 
 

@@ -66,13 +66,15 @@ class Tally:
         self.failed = None     # (session, logfile, evidence) of the failure
 
 
-def session(arch, img, t, smp, gens, cmdline, icount, outdir):
-    """One QEMU session of gens kexecs on one kernel; updates t."""
+def session(arch, img, t, smp, gens, cmdline, icount, outdir, base=None):
+    """One QEMU session of gens kexecs on one kernel; updates t. base
+    decides whether the lab's trace events are on (no_trace in the
+    arch's .conf)."""
     sc = scenarios.select(["kexec-storm"], iterations=1, gens=gens, smp=smp)[0]
     logfile = os.path.join(outdir, f"{arch.name}-{t.kname}-smp{smp}-{t.sessions}.log")
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp,
                                       qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline)
-                                                                  if x)),
+                                                                  if x), base),
                                       logfile, runner.timeout_for(sc), icount=icount)
     run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
     ok, evidence, n = check_session(run, sc, t.kname)
@@ -113,7 +115,7 @@ def main(arch, base, smp, kexecs, gens, minutes, knames=("rfc",), cmdline="", ic
             log(f"torture: time budget of {minutes} min used up")
             break
         for t in todo:
-            session(arch, images[t.kname], t, smp, min(gens, kexecs - t.done), cmdline, icount, outdir)
+            session(arch, images[t.kname], t, smp, min(gens, kexecs - t.done), cmdline, icount, outdir, base)
     wall = fmt_secs(time.monotonic() - start)
     extra = f", extra kernel parameters: {cmdline}" if cmdline else ""
     rc = 0

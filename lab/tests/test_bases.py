@@ -41,9 +41,9 @@ class Layout(unittest.TestCase):
         self.assertEqual(kernel.series_dir("6.12"), os.path.join(ROOT, "backports", "6.12"))
         self.assertEqual(kernel.series_dir("6.1"), os.path.join(ROOT, "backports", "6.1"))
         self.assertEqual(kernel.BASES[0], kernel.SERIES_BASE)
-        # The RFC is on top of the 6.12 series for now.
-        self.assertEqual(kernel.RFC_DIRS, {"6.12": "fast-teardown"})
-        self.assertEqual(makefile_var("RFC_BASE"), "6.12")
+        # The RFC is on top of the series on 7.3.
+        self.assertEqual(kernel.RFC_DIRS, {kernel.SERIES_BASE: "fast-teardown"})
+        self.assertEqual(makefile_var("RFC_BASE"), kernel.SERIES_BASE)
 
     def test_ci_runs_name_known_bases(self):
         runs = makefile_var("CHECK_RUNS").split()
