@@ -5,7 +5,9 @@
 #                     source from trixie-backports, scripts/fetch-source.sh),
 #                     build base and patched kernels, boot them in QEMU,
 #                     print the comparison. BASE=7.3 (series/), 6.12 or 6.1
-#                     (backports/BASE/)
+#                     (backports/BASE/); SCENARIOS=a,b ITER=N; RATES=1
+#                     runs each scenario exactly ITER times on each kernel
+#                     (failure rates)
 #   make check        what CI runs: static checks of v6 and the fixes on
 #                     7.3 and of the 6.12 and 6.1 backports (x86_64), the
 #                     lab's unit tests, the lab on 7.3 (arm64, x86_64,
@@ -71,6 +73,9 @@ CMDLINE   ?=
 SMP       ?= 4
 ITER      ?= 3
 GENS      ?= 3
+# RATES=1: every scenario runs exactly ITER times on each kernel, on after
+# an expected failure too, for failure rates.
+RATES     ?=
 # CI-sized runs: the racy scenarios run fewer times.
 # 7.3 on three arches: arm64 (its kexec takes CPUs down through the
 # teardown the series changes: window, storm, teardown and reboot CPU
@@ -114,8 +119,8 @@ deps:
 
 lab:
 	$(LAB) run --arch $(ARCH) --base $(BASE) --scenarios "$(SCENARIOS)" \
-		--cmdline "$(CMDLINE)" --smp $(SMP) --iterations $(ITER) --gens $(GENS) \
-		--command "make ARCH=$(ARCH) BASE=$(BASE) QEMU=$(QEMU) ITER=$(ITER) GENS=$(GENS)"
+		--cmdline "$(CMDLINE)" --smp $(SMP) --iterations $(ITER) --gens $(GENS) $(if $(RATES),--rates) \
+		--command "make ARCH=$(ARCH) BASE=$(BASE) QEMU=$(QEMU) ITER=$(ITER) GENS=$(GENS)$(if $(RATES), RATES=1)$(if $(SCENARIOS), SCENARIOS=$(SCENARIOS))"
 
 # CI: the static checks of v6 on 7.3, of the fixes, and of the 6.12 backport
 # on x86_64 (every backport on every arch: static-all, check-full).

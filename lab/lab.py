@@ -62,7 +62,7 @@ def cmd_run(a):
     results = []
     for b, ar, names in todo:
         opts = argparse.Namespace(base=b, label=a.label or b, smp=a.smp, cmdline=a.cmdline,
-                                  tree=a.tree, kconfig=a.kconfig, fix=a.fix)
+                                  tree=a.tree, kconfig=a.kconfig, fix=a.fix, rates=a.rates)
         if a.fix:
             log(f"{ar.name} {b}: 'patched' below is {b} + fixes/{a.fix}/, not the series")
         selected = scenarios.select(names, fix=a.fix, **kw) if names else default
@@ -201,6 +201,8 @@ def main(argv=None):
     r.add_argument("--smp", type=int, default=4, help="vCPUs per guest (1-16)")
     r.add_argument("--iterations", type=int, default=3, help="runs of the racy scenarios")
     r.add_argument("--gens", type=int, default=3, help="kexecs in a chain")
+    r.add_argument("--rates", action="store_true", help="run every scenario exactly --iterations "
+                   "times on each kernel, on after an expected failure too: failure rates")
     r.add_argument("--tree", help="a prepared user tree with 'base' and 'series' (make validate)")
     r.add_argument("--kconfig", help="the user's .config to start from (make validate)")
     r.add_argument("--label", help="name for the base in the report (make validate)")

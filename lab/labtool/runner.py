@@ -159,18 +159,26 @@ def run_scenario(arch, images, sc, opts, logdir):
     A scenario expected to fail on a kernel stops there at the first
     failing run (up to sc.max_iterations runs): one failure shows it. One
     expected to pass runs sc.iterations times, and on until its
-    sc.require counters are met (up to sc.max_iterations runs).
+    sc.require counters are met (up to sc.max_iterations runs). With
+    opts.rates, each kernel runs exactly sc.iterations times.
     """
     results = {}
     state = {k: {"runs": 0, "failed": 0, "first_fail": None, "last_ok": None, "logs": [],
                  "expected_seen": False, "other_fail": None, "counters": {}}
              for k in images}
     limit = max(sc.iterations, getattr(sc, "max_iterations", 0) or 0)
+    # For failure rates: exactly sc.iterations runs of each kernel.
+    rates = getattr(opts, "rates", False)
+    if rates:
+        limit = sc.iterations
     for i in range(limit):
         active = []
         for k in images:
             st = state[k]
             exp = sc.expected(arch.name, k, opts.base)
+            if rates:
+                active.append(k)
+                continue
             if exp == "fail" and st["expected_seen"]:
                 continue
             unmet = any(st["counters"].get(n, 0) < m for n, (m, _) in sc.require.items())
@@ -196,12 +204,15 @@ def run_scenario(arch, images, sc, opts, logdir):
                     st["other_fail"] = st["other_fail"] or f"run {i + 1}: {evidence}"
                 else:
                     st["expected_seen"] = True
+                    st["signature_runs"] = st.get("signature_runs", 0) + 1
                     st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
             log(f"  {arch.name} {opts.label} {k:7} {sc.name} run {i + 1}: "
                 f"{'pass' if ok else 'FAIL'} ({secs:.0f}s) {evidence[:150]}")
     for k, st in state.items():
         failed = st["failed"]
         rate = f"{failed}/{st['runs']} runs failed"
+        if rates and failed and sc.fail_signature:
+            rate += f" ({st.get('signature_runs', 0)} with '{sc.fail_signature}')"
         if st["other_fail"]:
             # A failure that is not the one the scenario is about.
             res, evidence = "fail", f"{rate}; unrelated failure, {st['other_fail']}"

@@ -250,6 +250,32 @@ class Selftest(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn("not ok 3", ev)
 
+    def test_mainline_pass(self):
+        ok, ev = scenarios.check_selftest(load("selftest-x86_64-7.3-patched.ktap"), scenario("selftest"))
+        self.assertTrue(ok, ev)
+        self.assertIn("pass:5 fail:0", ev)
+
+    def test_operation_in_the_window_is_the_signature(self):
+        sc = scenario("selftest")
+        ok, ev = scenarios.check_selftest(load("selftest-x86_64-7.3-base.ktap"), sc)
+        self.assertFalse(ok)
+        self.assertIn(sc.fail_signature, ev)
+        self.assertTrue(ev.startswith("operation inside the window: [    7.795812] down_start: "), ev)
+
+    def test_broken_chain_is_not_the_signature(self):
+        # The chain ends without an operation inside the window: the test
+        # has no trace to look at, and the evidence names the console's
+        # last line, not the bug.
+        sc = scenario("selftest")
+        text = load("selftest-x86_64-7.3-base.ktap").replace(
+            "# [    7.795812] down_start: (_cpu_down+0x0/0x17d) cpu=2\n",
+            "# no trace of the CPU hotplug operations or of 4 kexecs\n")
+        ok, ev = scenarios.check_selftest(text, sc)
+        self.assertFalse(ok)
+        self.assertNotIn(sc.fail_signature, ev)
+        self.assertTrue(ev.startswith("not ok 1 kexec chain completed: 4 kexecs expected; "
+                                      "last line: [    9.873704] jump: "), ev)
+
     def test_skip_all_is_not_a_pass(self):
         ok, ev = scenarios.check_selftest("TAP version 13\n1..0 # SKIP qemu-system-x86_64 not found\n",
                                           scenario("selftest"))

@@ -52,6 +52,18 @@ class Aggregate(unittest.TestCase):
         self.assertEqual(res["patched"].verdict, "ok")
         self.assertIn("refused=6 over 3 runs", res["patched"].evidence)
 
+    def test_rates_run_every_iteration_on_both_kernels(self):
+        miss = (True, "0 hotplug operations", {"refused": 0})
+        hit = (False, "1 hotplug operation(s) inside the window, first: x")
+        ok = (True, "0 hotplug operations", {"refused": 2})
+        opts = SimpleNamespace(**vars(OPTS), rates=True)
+        run_one, seen = fake({"base": [hit, miss, hit], "patched": [ok] * 3})
+        with mock.patch.object(runner, "run_one", run_one), mock.patch.object(runner, "log"):
+            res = runner.run_scenario(ARCH, IMAGES, window(), opts, "/tmp")
+        self.assertEqual(seen, {"base": 3, "patched": 3})
+        self.assertIn("2/3 runs failed (2 with 'inside the window')", res["base"].evidence)
+        self.assertEqual(res["base"].verdict, "ok")
+
     def test_base_that_never_shows_the_problem_is_a_mismatch(self):
         miss = (True, "0 hotplug operations", {"refused": 0})
         ok = (True, "0 hotplug operations", {"refused": 1})
