@@ -2,7 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, asdict
 
@@ -66,16 +69,40 @@ def run_selftest(arch, img, sc, opts, logfile):
         kernel.prepare_fix(opts.base, SELFTEST_FIX)
         branch = f"fix-{SELFTEST_FIX}"
     kernel.git(tree, "checkout", "-q", "-f", branch)
-    env = dict(os.environ, CROSS_COMPILE=arch.cross)
+    # The test starts qemu-system-ARCH from PATH: the shim runs the QEMU
+    # the lab chose and saves the vCPUs at a reset, a stall or the test's
+    # timeout, as qemu.boot() does (qemu_shim.py).
+    for f in (logfile + ".regs", logfile + ".qemu"):
+        if os.path.exists(f):
+            os.unlink(f)
+    bindir = tempfile.mkdtemp(prefix="lab-selftest-")
+    shim = os.path.join(bindir, arch.qemu)
+    with open(shim, "w") as f:
+        f.write(f'#!/bin/sh\nexec {sys.executable} {os.path.join(os.path.dirname(__file__), "qemu_shim.py")} "$@"\n')
+    os.chmod(shim, 0o755)
+    env = dict(os.environ, CROSS_COMPILE=arch.cross, PATH=f"{bindir}:{os.environ.get('PATH', '')}",
+               LAB_SHIM_QEMU=shutil.which(qemu.binary(arch)) or qemu.binary(arch),
+               LAB_SHIM_PREFIX=json.dumps(qemu.machine_args(arch)[:-len(arch.qemu_args) or None]),
+               LAB_SHIM_PAUSE="1" if getattr(arch, "pause_on_reset", "") == "yes" else "",
+               LAB_SHIM_OUT=logfile)
     cmd = ["bash", os.path.join(tree, SELFTEST), "-k", img["image"], "-c", img["config"],
            "-a", arch.name, "-n", str(opts.smp)]
     start = time.monotonic()
-    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=600)
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=600)
+    finally:
+        shutil.rmtree(bindir, ignore_errors=True)
     with open(logfile, "w") as f:
         f.write(p.stdout)
     ok, evidence = sc.check(p.stdout, sc)
-    return ok, f"exit {p.returncode}: {evidence}", {}, time.monotonic() - start
+    evidence = f"exit {p.returncode}: {evidence}"
+    if not ok:
+        states = qemu.triple_fault_states(logfile, os.path.join(os.path.dirname(img["image"]), "vmlinux"),
+                                          f"{arch.cross}nm")
+        evidence += f"; x86 triple fault, vCPUs at the reset: {states}" if states \
+            else snapshot_note(arch, img, logfile)
+    return ok, evidence, {}, time.monotonic() - start
 
 
 def run_one(arch, images, sc, kname, i, opts, logdir):

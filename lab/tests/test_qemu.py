@@ -229,3 +229,27 @@ class QmpSocket(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SelftestShim(unittest.TestCase):
+    """qemu_shim.rewrite(): the kselftest's QEMU command with the lab's ending."""
+
+    ARGS = ["-machine", "q35", "-smp", "4", "-nodefaults", "-no-reboot", "-display", "none",
+            "-monitor", "none", "-serial", "file:/t/console.log", "-kernel", "k"]
+
+    def test_x86_pauses_at_a_reset(self):
+        from labtool import qemu_shim
+        out = qemu_shim.rewrite(self.ARGS, "/m/monitor", "/m/qmp", True, "/t/console.log.qemu")
+        self.assertNotIn("-no-reboot", out)
+        self.assertIn("reboot=shutdown,shutdown=pause", out)
+        self.assertEqual(out[out.index("-monitor") + 1], "unix:/m/monitor,server,nowait")
+        self.assertEqual(out[-4:], ["-d", "cpu_reset", "-D", "/t/console.log.qemu"])
+        self.assertIn("file:/t/console.log", out)
+
+    def test_other_arches_keep_no_reboot(self):
+        from labtool import qemu_shim
+        out = qemu_shim.rewrite(self.ARGS, "/m/monitor", "/m/qmp", False, "/t/console.log.qemu")
+        self.assertIn("-no-reboot", out)
+        self.assertNotIn("-qmp", out)
+        self.assertNotIn("-d", out)
+        self.assertEqual(out[out.index("-monitor") + 1], "unix:/m/monitor,server,nowait")
