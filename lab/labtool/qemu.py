@@ -336,10 +336,79 @@ def icount_args(arch, shift):
     return ["-icount", f"shift={shift},sleep=on"]
 
 
-def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True, icount=None):
+# The hypervisor's side of the 'vcpu-eject' scenario: from the console
+# line that marks the return of migrate_to_reboot_cpu() until the jump
+# (or the end of the VM), ask QEMU to unplug the last vCPU again and again
+# (QMP device_del, ACPI CPU hotplug on q35). The guest kernel offlines it
+# by itself, from its ACPI hotplug work, with no user space involved.
+EJECT_FROM, EJECT_UNTIL = "lab_mig: (", "lab_jump: ("
+EJECT_EVERY = 0.002
+
+
+def _last_cpu(qmp):
+    """QOM path of the hot-pluggable vCPU with the highest socket, core and thread."""
+    cpus = [c for c in qmp.command("query-hotpluggable-cpus") if c.get("qom-path")]
+    if len(cpus) < 2:
+        raise LabError("vcpu-eject: QEMU lists no second vCPU to unplug")
+    key = lambda c: tuple(c["props"].get(k, 0) for k in ("socket-id", "core-id", "thread-id"))  # noqa: E731
+    return max(cpus, key=key)["qom-path"]
+
+
+def _eject_storm(p, qmp, logfile, deadline):
+    """Send device_del for the last vCPU every EJECT_EVERY seconds while the
+    console is between EJECT_FROM and EJECT_UNTIL; write what was sent to
+    <log>.qmp. Returns when the window closed, the VM stopped or ended."""
+    target = _last_cpu(qmp)
+    seen, armed, sent, errors, first_err = 0, False, 0, 0, ""
+    ost, deleted = {}, 0
+    while p.poll() is None and time.monotonic() < deadline:
+        events = qmp.poll(0)
+        for e in events:
+            # The guest's _OST answers to the eject requests, and QEMU's
+            # note that the vCPU is gone.
+            if e.get("event") == "ACPI_DEVICE_OST":
+                st = e.get("data", {}).get("info", {}).get("status")
+                ost[st] = ost.get(st, 0) + 1
+            deleted += e.get("event") == "DEVICE_DELETED"
+        if any(e.get("event") == "SHUTDOWN" for e in events):
+            qmp.events = events + qmp.events     # for _wait()
+            break
+        try:
+            with open(logfile, "rb") as f:
+                f.seek(seen)
+                chunk = f.read()
+        except OSError:
+            chunk = b""
+        chunk = chunk[:chunk.rfind(b"\n") + 1]
+        seen += len(chunk)
+        text = chunk.decode(errors="replace")
+        if not armed and EJECT_FROM in text:
+            armed = True
+            text = text[text.index(EJECT_FROM):]
+        if armed and EJECT_UNTIL in text:
+            break
+        if armed:
+            try:
+                qmp.command("device_del", {"id": target}, timeout=5)
+                sent += 1
+            except LabError as e:
+                errors += 1
+                first_err = first_err or str(e)
+        time.sleep(EJECT_EVERY if armed else 0.001)
+    with open(logfile + ".qmp", "w") as f:
+        f.write(f"device_del {target}: {sent} sent, {errors} refused by QEMU"
+                f"{' (' + first_err + ')' if first_err else ''}; guest _OST status "
+                f"{', '.join(f'{k}: {v}' for k, v in sorted(ost.items(), key=str)) or 'none'}; "
+                f"vCPU removed: {'yes' if deleted else 'no'}\n")
+
+
+def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True, icount=None,
+         eject=False):
     """Run QEMU until the guest ends it (a reboot or power-off) or timeout.
 
     icount: None, or the shift of icount_args().
+    eject: unplug the last vCPU during the kexec (_eject_storm(); x86 q35,
+    which the lab runs with a QMP socket).
     Returns (console text, seconds, timed_out).
     """
     smp_arg = f"{smp},{topology}" if topology else str(smp)
@@ -347,8 +416,9 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     # A unix socket path has to fit in 108 bytes: not next to the log.
     mondir = tempfile.mkdtemp(prefix="lab-qemu-")
     monitor = os.path.join(mondir, "monitor")
-    if os.path.exists(logfile + ".regs"):
-        os.unlink(logfile + ".regs")
+    for f in (logfile + ".regs", logfile + ".qmp"):
+        if os.path.exists(f):
+            os.unlink(f)
     # pause_on_reset: a reset or shutdown stops the VM (its vCPUs as they
     # were) instead of ending QEMU; _wait() then saves them if need be and
     # ends QEMU. Without it -no-reboot ends QEMU at the guest's reboot.
@@ -378,7 +448,11 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
             # QEMU starts with the vCPUs stopped (-S): no event is missed.
             qmp = _Qmp(qmp_path, p)
             qmp.command("cont")
-        _, err = _wait(p, logfile, monitor, timeout, qmp)
+        if eject:
+            if not qmp:
+                raise LabError(f"{arch.name}: vcpu-eject needs the QMP socket of pause_on_reset")
+            _eject_storm(p, qmp, logfile, time.monotonic() + timeout)
+        _, err = _wait(p, logfile, monitor, max(1, timeout - (time.monotonic() - start)), qmp)
     except subprocess.TimeoutExpired:
         p.kill()
         _, err = p.communicate()

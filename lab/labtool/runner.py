@@ -114,7 +114,7 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
     text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
                                       qemu.cmdline(arch, append, opts.base), logfile, timeout_for(sc),
-                                      sc.topology, dtb_fix=sc.dtb_fix)
+                                      sc.topology, dtb_fix=sc.dtb_fix, **({"eject": True} if sc.eject else {}))
     run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
     ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
     counters = dict(counters[0]) if counters else {}

@@ -56,6 +56,9 @@ class Scenario:
     # Shows a fix in fixes/<fix>/ that is not part of the series: runs only
     # with 'lab.py run --fix <fix>', where 'patched' is the base plus the fix.
     fix: str = ""
+    # The hypervisor unplugs the last vCPU during the kexec
+    # (qemu._eject_storm()).
+    eject: bool = False
 
     def check_for(self, base):
         return self.check_by_base.get(base, self.check)
@@ -178,6 +181,23 @@ def check_window(run, sc):
     first = f", first: {refused[0].line}" if refused else ""
     return True, (f"0 hotplug operations after migrate_to_reboot_cpu() until {end}; "
                   f"{len(refused)} attempts refused with -EBUSY{first}"), {"refused": len(refused)}
+
+
+def check_eject(run, sc):
+    """check_window() with QEMU unplugging the last vCPU from the return of
+    migrate_to_reboot_cpu() to the jump: the guest kernel offlines it by
+    itself. The refusals counted are the kernel's own (cpu_device_down()
+    returning -EBUSY); a run in which no request was sent proves nothing."""
+    try:
+        with open(run.logfile + ".qmp") as f:
+            host = f.read().strip()
+    except OSError:
+        host = ""
+    m = re.search(r": (\d+) sent", host)
+    if not m or m.group(1) == "0":
+        return False, f"no eject request sent inside the window ({host or 'no record'})", {}
+    ok, evidence, counters = check_window(run, sc)
+    return ok, f"{evidence}; host: {host}", counters
 
 
 def chosen_cpu(g, rcpu):
@@ -453,6 +473,17 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  # operation at all (no lab_up_start/lab_down_start event
                  # in its runs), so the scenario could show nothing there.
                  bases=("7.3", "6.12")),
+        # The trigger comes from outside: QEMU asks the guest to eject a
+        # vCPU (ACPI CPU hotplug), and the guest kernel takes it offline
+        # from its ACPI hotplug work. The host repeats the request from the
+        # return of migrate_to_reboot_cpu() to the jump; no hotplug from
+        # the guest's user space.
+        Scenario("vcpu-eject", "the hypervisor unplugs the last vCPU (QMP device_del, ACPI eject) "
+                 "during kexec, no CPU hotplug from the guest's user space",
+                 {"action": "kexec"}, check_eject, eject=True,
+                 iterations=iterations, max_iterations=20, fail_signature="inside the window",
+                 require={"refused": (1, "no eject reached the window: the runs prove nothing")},
+                 expect={"base": "fail", "patched": "pass"}, arches=("x86_64",), bases=("7.3", "6.12")),
         Scenario("reboot-cpu-sysfs", f"/sys/kernel/reboot/cpu={last}, storm on CPU {last}",
                  {"action": "kexec", "storm": str(last), "rcpu": str(last), "storm_online_file": "1"},
                  check_reboot_cpu,
