@@ -25,6 +25,8 @@
  *                    fail at the hotplug state NAME (cpuN/hotplug/fail)
  *   lab.ipi_storm=MS in the last generation, before "done": TLB
  *                    shootdowns to every other CPU for MS ms (ipi_storm())
+ *   lab.wait=MS      say "wait MS" and sleep MS ms before the action: the
+ *                    host times a request of its own (vcpu-eject) from it
  *
  * Every generation prints "LAB: boot ..." with the online CPUs and the CPU
  * it runs on; the last one prints "LAB: done" and ends the VM with a
@@ -778,6 +780,11 @@ int main(void)
 	}
 	if (param("storm") || param("smt_storm"))
 		msleep(lead);
+	if (param("wait")) {
+		say("wait %ld", param_long("wait", 0));
+		drain_console();
+		msleep(param_long("wait", 0));
+	}
 
 	say("action %s gen=%ld", action, gen);
 	drain_console();

@@ -3,6 +3,7 @@
 import bisect
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -336,13 +337,14 @@ def icount_args(arch, shift):
     return ["-icount", f"shift={shift},sleep=on"]
 
 
-# The hypervisor's side of the 'vcpu-eject' scenario: from the console
-# line that marks the return of migrate_to_reboot_cpu() until the jump
-# (or the end of the VM), ask QEMU to unplug the last vCPU again and again
-# (QMP device_del, ACPI CPU hotplug on q35). The guest kernel offlines it
-# by itself, from its ACPI hotplug work, with no user space involved.
-EJECT_FROM, EJECT_UNTIL = "lab_mig: (", "lab_jump: ("
-EJECT_EVERY = 0.002
+# The hypervisor's side of the 'vcpu-eject' scenario: QEMU asks the guest
+# to eject its last vCPU (QMP device_del, ACPI CPU hotplug on q35) once,
+# while the guest kexecs, and the guest kernel takes that CPU offline by
+# itself from its ACPI hotplug work, with no user space involved. The
+# guest says "LAB: wait MS" and kexecs MS ms later; the request goes out
+# at a random time in EJECT_AT (ms after that line), a range that puts
+# the guest's offline of the CPU around the kexec's shutdown.
+EJECT_AT = (0, 400)
 
 
 def _last_cpu(qmp):
@@ -354,52 +356,47 @@ def _last_cpu(qmp):
     return max(cpus, key=key)["qom-path"]
 
 
-def _eject_storm(p, qmp, logfile, deadline):
-    """Send device_del for the last vCPU every EJECT_EVERY seconds while the
-    console is between EJECT_FROM and EJECT_UNTIL; write what was sent to
-    <log>.qmp. Returns when the window closed, the VM stopped or ended."""
+def _eject(p, qmp, logfile, deadline):
+    """One device_del for the last vCPU at a random time in EJECT_AT after
+    the guest's "LAB: wait" line; the guest's _OST answers and whether the
+    vCPU went away until the VM ends, written to <log>.qmp."""
     target = _last_cpu(qmp)
-    seen, armed, sent, errors, first_err = 0, False, 0, 0, ""
-    ost, deleted = {}, 0
+    at = os.environ.get("LAB_EJECT_AT")
+    at = float(at) if at else random.uniform(*EJECT_AT)
+    seen, when, sent, ost, deleted, err = 0, None, False, [], False, ""
     while p.poll() is None and time.monotonic() < deadline:
         events = qmp.poll(0)
         for e in events:
-            # The guest's _OST answers to the eject requests, and QEMU's
-            # note that the vCPU is gone.
+            # The guest's _OST answers (0x84: ejection in progress, 0:
+            # success, 1: failure) and QEMU's note that the vCPU is gone.
             if e.get("event") == "ACPI_DEVICE_OST":
-                st = e.get("data", {}).get("info", {}).get("status")
-                ost[st] = ost.get(st, 0) + 1
-            deleted += e.get("event") == "DEVICE_DELETED"
+                ost.append(str(e.get("data", {}).get("info", {}).get("status")))
+            deleted = deleted or e.get("event") == "DEVICE_DELETED"
         if any(e.get("event") == "SHUTDOWN" for e in events):
             qmp.events = events + qmp.events     # for _wait()
             break
-        try:
-            with open(logfile, "rb") as f:
-                f.seek(seen)
-                chunk = f.read()
-        except OSError:
-            chunk = b""
-        chunk = chunk[:chunk.rfind(b"\n") + 1]
-        seen += len(chunk)
-        text = chunk.decode(errors="replace")
-        if not armed and EJECT_FROM in text:
-            armed = True
-            text = text[text.index(EJECT_FROM):]
-        if armed and EJECT_UNTIL in text:
-            break
-        if armed:
+        if when is None:
+            try:
+                with open(logfile, "rb") as f:
+                    f.seek(seen)
+                    chunk = f.read()
+            except OSError:
+                chunk = b""
+            chunk = chunk[:chunk.rfind(b"\n") + 1]
+            seen += len(chunk)
+            if b"LAB: wait " in chunk:
+                when = time.monotonic() + at / 1000
+        elif not sent and time.monotonic() >= when:
+            sent = True
             try:
                 qmp.command("device_del", {"id": target}, timeout=5)
-                sent += 1
             except LabError as e:
-                errors += 1
-                first_err = first_err or str(e)
-        time.sleep(EJECT_EVERY if armed else 0.001)
+                err = str(e)
+        time.sleep(0.001)
     with open(logfile + ".qmp", "w") as f:
-        f.write(f"device_del {target}: {sent} sent, {errors} refused by QEMU"
-                f"{' (' + first_err + ')' if first_err else ''}; guest _OST status "
-                f"{', '.join(f'{k}: {v}' for k, v in sorted(ost.items(), key=str)) or 'none'}; "
-                f"vCPU removed: {'yes' if deleted else 'no'}\n")
+        f.write(f"device_del {target} {at:.0f} ms after 'LAB: wait': "
+                f"{'not sent' if not sent else 'refused by QEMU: ' + err if err else 'sent'}; "
+                f"guest _OST status {','.join(ost) or 'none'}; vCPU removed: {'yes' if deleted else 'no'}\n")
 
 
 def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fix=True, icount=None,
@@ -407,7 +404,7 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     """Run QEMU until the guest ends it (a reboot or power-off) or timeout.
 
     icount: None, or the shift of icount_args().
-    eject: unplug the last vCPU during the kexec (_eject_storm(); x86 q35,
+    eject: unplug the last vCPU during the kexec (_eject(); x86 q35,
     which the lab runs with a QMP socket).
     Returns (console text, seconds, timed_out).
     """
@@ -451,7 +448,7 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
         if eject:
             if not qmp:
                 raise LabError(f"{arch.name}: vcpu-eject needs the QMP socket of pause_on_reset")
-            _eject_storm(p, qmp, logfile, time.monotonic() + timeout)
+            _eject(p, qmp, logfile, time.monotonic() + timeout)
         _, err = _wait(p, logfile, monitor, max(1, timeout - (time.monotonic() - start)), qmp)
     except subprocess.TimeoutExpired:
         p.kill()
