@@ -344,7 +344,7 @@ def icount_args(arch, shift):
 # guest says "LAB: wait MS" and kexecs MS ms later; the request goes out
 # at a random time in EJECT_AT (ms after that line), a range that puts
 # the guest's offline of the CPU around the kexec's shutdown.
-EJECT_AT = (0, 400)
+EJECT_AT = (150, 650)
 
 
 def _last_cpu(qmp):
