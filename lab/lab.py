@@ -120,6 +120,8 @@ def cmd_list(a):
                 where.append("base " + ",".join(sc.bases))
             if sc.fix:
                 where.append(f"--fix {sc.fix}")
+            if sc.opt_in:
+                where.append("only when named")
             exp = f"base {sc.expect['base']}, patched {sc.expect['patched']}"
             print(f"{sc.name:24} {exp}{'; ' + '; '.join(where) if where else ''}")
             print(f"{'':24} {sc.doc.strip().splitlines()[0] if sc.doc.strip() else ''}")

@@ -390,3 +390,20 @@ class Mips64elNotBooted(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OptIn(unittest.TestCase):
+    def test_open_investigations_run_only_when_named(self):
+        self.assertNotIn("vcpu-eject", [s.name for s in scenarios.select([])])
+        self.assertEqual([s.name for s in scenarios.select(["vcpu-eject"])], ["vcpu-eject"])
+
+    def test_eject_without_a_request_proves_nothing(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "x.log")
+            with open(log + ".qmp", "w") as f:
+                f.write("device_del /machine/unattached/device[4] 300 ms after 'LAB: wait': not sent; "
+                        "guest _OST status none; vCPU removed: no\n")
+            run = SimpleNamespace(logfile=log)
+            ok, ev, _ = scenarios.check_eject(run, scenarios.select(["vcpu-eject"])[0])
+        self.assertFalse(ok)
+        self.assertIn("no eject request sent", ev)
