@@ -232,6 +232,7 @@ def run_scenario(arch, images, sc, opts, logdir):
                 else:
                     st["expected_seen"] = True
                     st["signature_runs"] = st.get("signature_runs", 0) + 1
+                    st["resets"] = st.get("resets", 0) + ("x86 triple fault" in evidence)
                     st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
             log(f"  {arch.name} {opts.label} {k:7} {sc.name} run {i + 1}: "
                 f"{'pass' if ok else 'FAIL'} ({secs:.0f}s) {evidence[:150]}")
@@ -239,7 +240,8 @@ def run_scenario(arch, images, sc, opts, logdir):
         failed = st["failed"]
         rate = f"{failed}/{st['runs']} runs failed"
         if rates and failed and sc.fail_signature:
-            rate += f" ({st.get('signature_runs', 0)} with '{sc.fail_signature}')"
+            rate += f" ({st.get('signature_runs', 0)} with '{sc.fail_signature}'"
+            rate += f", {st['resets']} of them ended in an x86 triple fault)" if st.get("resets") else ")"
         if st["other_fail"]:
             # A failure that is not the one the scenario is about.
             res, evidence = "fail", f"{rate}; unrelated failure, {st['other_fail']}"
