@@ -76,9 +76,13 @@ def main(argv):
     args = rewrite(argv, monitor, qmp_path, pause, log + ".qemu")
 
     def term(*_):
+        # timeout(1) signals its whole process group: once is enough.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Stop()
     signal.signal(signal.SIGTERM, term)
-    p = subprocess.Popen([real, *prefix, *args], stdin=subprocess.DEVNULL)
+    # A session of its own: the test's timeout must not end QEMU before
+    # its vCPUs are saved.
+    p = subprocess.Popen([real, *prefix, *args], stdin=subprocess.DEVNULL, start_new_session=True)
     rc = 124
     qmp = None
     try:
