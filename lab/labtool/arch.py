@@ -7,7 +7,7 @@ from .util import LAB, ConfigError
 
 FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix",
-          "loader", "kprobe_arg1", "not_booted", "torture_icount", "no_trace", "pause_on_reset",
+          "loader", "kprobe_arg1", "boot_quirks", "not_booted", "torture_icount", "no_trace", "pause_on_reset",
           # make static: the defconfig, options added to it, LLVM suffix
           # instead of the cross gcc, the bases compiled (empty: all).
           "defconfig", "static_config", "llvm", "static_bases")

@@ -126,7 +126,7 @@ def cmdline(arch, extra, base=None):
     # no_trace in the arch's .conf: bases whose kernels cannot take the
     # lab's kprobe events printed to the console (the .conf says why).
     tracing = "" if base in getattr(arch, "no_trace", ()) else trace(arch) + " tp_printk"
-    return " ".join(x for x in (f"console={arch.console}", arch.cmdline, "panic=-1",
+    return " ".join(x for x in (f"console={arch.console}", arch.cmdline, getattr(arch, "boot_quirks", ""), "panic=-1",
                                 "oops=panic", tracing, extra, loader) if x)
 
 

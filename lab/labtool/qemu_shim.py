@@ -11,12 +11,15 @@ own boots:
   triple fault every vCPU's registers are saved, as qemu.boot() does;
 - a console line of qemu.SNAPSHOT_ON, or the test's timeout (SIGTERM from
   timeout(1)), saves every vCPU's registers too;
+- the arch's boot_quirks (lab/arch/ARCH.conf) are added to -append, as
+  every guest of the lab gets them;
 - at the end the registers, and QEMU's log if it has a triple fault, are
   copied to LAB_SHIM_OUT.regs and .qemu: the test removes its directory.
 
 Environment: LAB_SHIM_QEMU (the real binary), LAB_SHIM_PREFIX (JSON list
 of arguments put first, e.g. the chosen QEMU's -L), LAB_SHIM_PAUSE ("1"
-on x86), LAB_SHIM_OUT (where the evidence goes).
+on x86), LAB_SHIM_APPEND (kernel parameters added), LAB_SHIM_OUT (where
+the evidence goes).
 """
 
 import json
@@ -37,12 +40,16 @@ class Stop(Exception):
     pass
 
 
-def rewrite(args, monitor, qmp_path, pause, qemu_log):
+def rewrite(args, monitor, qmp_path, pause, qemu_log, append=""):
     """The test's QEMU arguments with the lab's monitor, ending and log."""
     out = []
     i = 0
     while i < len(args):
         a = args[i]
+        if a == "-append" and append and i + 1 < len(args):
+            out += ["-append", f"{args[i + 1]} {append}"]
+            i += 2
+            continue
         if a == "-monitor" and i + 1 < len(args):
             out += ["-monitor", f"unix:{monitor},server,nowait"]
             i += 2
@@ -73,7 +80,7 @@ def main(argv):
     # qemu._wait() reads the console and <console>.qemu, and saves
     # <console>.regs: all three in the test's directory.
     log = console
-    args = rewrite(argv, monitor, qmp_path, pause, log + ".qemu")
+    args = rewrite(argv, monitor, qmp_path, pause, log + ".qemu", os.environ.get("LAB_SHIM_APPEND", ""))
 
     def term(*_):
         # timeout(1) signals its whole process group: once is enough.

@@ -84,6 +84,7 @@ def run_selftest(arch, img, sc, opts, logfile):
                LAB_SHIM_QEMU=shutil.which(qemu.binary(arch)) or qemu.binary(arch),
                LAB_SHIM_PREFIX=json.dumps(qemu.machine_args(arch)[:-len(arch.qemu_args) or None]),
                LAB_SHIM_PAUSE="1" if getattr(arch, "pause_on_reset", "") == "yes" else "",
+               LAB_SHIM_APPEND=getattr(arch, "boot_quirks", ""),
                LAB_SHIM_OUT=logfile)
     cmd = ["bash", os.path.join(tree, SELFTEST), "-k", img["image"], "-c", img["config"],
            "-a", arch.name, "-n", str(opts.smp)]

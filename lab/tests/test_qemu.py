@@ -235,7 +235,8 @@ class SelftestShim(unittest.TestCase):
     """qemu_shim.rewrite(): the kselftest's QEMU command with the lab's ending."""
 
     ARGS = ["-machine", "q35", "-smp", "4", "-nodefaults", "-no-reboot", "-display", "none",
-            "-monitor", "none", "-serial", "file:/t/console.log", "-kernel", "k"]
+            "-monitor", "none", "-serial", "file:/t/console.log", "-kernel", "k",
+            "-append", "console=ttyS0 panic=-1"]
 
     def test_x86_pauses_at_a_reset(self):
         from labtool import qemu_shim
@@ -245,6 +246,14 @@ class SelftestShim(unittest.TestCase):
         self.assertEqual(out[out.index("-monitor") + 1], "unix:/m/monitor,server,nowait")
         self.assertEqual(out[-4:], ["-d", "cpu_reset", "-D", "/t/console.log.qemu"])
         self.assertIn("file:/t/console.log", out)
+        self.assertEqual(out[out.index("-append") + 1], "console=ttyS0 panic=-1")
+
+    def test_boot_quirks_are_added_to_the_command_line(self):
+        from labtool import arch, qemu_shim
+        quirks = arch.load("x86_64").boot_quirks
+        self.assertIn("tsc=nowatchdog", quirks.split())
+        out = qemu_shim.rewrite(self.ARGS, "/m/monitor", "/m/qmp", True, "/t/c.qemu", quirks)
+        self.assertEqual(out[out.index("-append") + 1], f"console=ttyS0 panic=-1 {quirks}")
 
     def test_other_arches_keep_no_reboot(self):
         from labtool import qemu_shim

@@ -360,6 +360,7 @@ class ArmDefaults(unittest.TestCase):
         line = qemu.cmdline(x86, "lab.action=kexec")
         self.assertNotIn("lab.loader=", line)
         self.assertIn("cpu=$arg1:u32", line)
+        self.assertIn("tsc=nowatchdog", line.split())
 
     def test_teardown_scenarios_run_on_arm(self):
         names = [s.name for s in scenarios.all_scenarios() if s.arches and "arm" in s.arches]
