@@ -36,7 +36,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifdef NOLIBC
+#include "nolibc-compat.h"
+#else
 #include <pthread.h>
+#endif
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -380,9 +384,10 @@ static void inject_fail(int cpu, const char *name)
 
 /*
  * Hardware id of the CPU this kernel was entered on: the APIC id on x86,
- * the hart id on riscv (both logical CPU 0's). arm64 prints it in the
- * kernel log. On powerpc the boot CPU need not be logical CPU 0: the id is
- * boot_cpuid_phys in the header of the FDT the kernel booted with.
+ * the hart id on riscv, the global id on loongarch (logical CPU 0's).
+ * arm64 prints it in the kernel log. On powerpc the boot CPU need not be
+ * logical CPU 0: the id is boot_cpuid_phys in the header of the FDT the
+ * kernel booted with.
  */
 static const char *boot_hwid(void)
 {
@@ -402,9 +407,9 @@ static const char *boot_hwid(void)
 
 	if (read_file("/proc/cpuinfo", buf, sizeof(buf)))
 		return id;
-	/* x86: "apicid"; riscv: "hart", the first one is CPU 0's */
-	if (((p = strstr(buf, "\napicid")) || (p = strstr(buf, "\nhart\t"))) &&
-	    (p = strchr(p, ':')))
+	/* x86: "apicid"; riscv: "hart"; loongarch: "global_id"; CPU 0's first */
+	if (((p = strstr(buf, "\napicid")) || (p = strstr(buf, "\nhart\t")) ||
+	     (p = strstr(buf, "\nglobal_id"))) && (p = strchr(p, ':')))
 		snprintf(id, sizeof(id), "%ld", strtol(p + 1, NULL, 10));
 #endif
 	return id;
@@ -453,12 +458,14 @@ static void next_cmdline(long gen, char *out, size_t len)
 	strcpy(copy, cmdline);
 	for (tok = strtok_r(copy, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
 		/*
-		 * rd_start=/rd_size= (mips): where the previous loader put
-		 * the initrd. kexec-tools adds the new ones; the kernel adds
-		 * up every rd_size= it sees, so old ones must not stay.
+		 * rd_start=/rd_size= (mips), "kexec_file initrd=" (loongarch):
+		 * where the previous loader put the initrd. The loader adds
+		 * the new ones; old ones must not stay (mips adds up every
+		 * rd_size=, loongarch takes the first initrd=).
 		 */
 		if (!strncmp(tok, "lab.gen=", 8) || !strncmp(tok, "rd_start=", 9) ||
-		    !strncmp(tok, "rd_size=", 8))
+		    !strncmp(tok, "rd_size=", 8) || !strncmp(tok, "initrd=", 7) ||
+		    !strcmp(tok, "kexec_file"))
 			continue;
 		n += snprintf(out + n, len - n, "%s ", tok);
 	}
@@ -638,6 +645,7 @@ static void filter_trace(void)
 	}
 }
 
+#ifndef LAB_NO_THREADS
 static volatile int spin_stop;
 
 static void *spin_on(void *arg)
@@ -698,6 +706,13 @@ static void ipi_storm(long ms)
 		pthread_join(th[i], NULL);
 	say("ipi storm: %ld unmaps from cpu%d with %d other CPUs spinning, %ld ms", rounds, self, n, el);
 }
+#else
+/* nolibc has no threads: the storm needs threads sharing one mm. */
+static void ipi_storm(long ms)
+{
+	fail("ipi storm: not in this build of the guest (no threads), %ld ms asked", ms);
+}
+#endif
 
 int main(void)
 {

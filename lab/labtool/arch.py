@@ -8,6 +8,9 @@ from .util import LAB, ConfigError
 FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           "cmdline", "deb_arch", "lib_dirs", "hwid_source", "kexec_file", "dtb_fix",
           "loader", "kprobe_arg1", "boot_quirks", "not_booted", "torture_icount", "no_trace", "pause_on_reset",
+          # nolibc guests, QEMU's device tree built into the kernel, the
+          # QEMU the arch needs (lab/arch/loongarch64.conf)
+          "guest_libc", "builtin_dtb", "builtin_dtb_smp", "qemu_needs",
           # make static: the defconfig, options added to it, LLVM suffix
           # instead of the cross gcc, the bases compiled (empty: all).
           "defconfig", "static_config", "llvm", "static_bases")

@@ -203,12 +203,14 @@ def check_config(dotconfig, opts):
 
 
 def make_cmd(tree, obj, arch, *targets):
-    cross = arch.cross
-    cc = f"{cross}gcc"
+    # llvm in the arch's .conf: Debian's clang and LLVM tools of that
+    # suffix (LLVM=-19) instead of a cross gcc.
+    tools = [f"LLVM={arch.llvm}"] if getattr(arch, "llvm", "") else [f"CROSS_COMPILE={arch.cross}"]
+    cc = f"clang{arch.llvm}" if getattr(arch, "llvm", "") else f"{arch.cross}gcc"
     if shutil.which("ccache"):
         cc = f"ccache {cc}"
     return ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
-            f"CROSS_COMPILE={cross}", f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets]
+            *tools, f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets]
 
 
 def image_dir(base, arch, kernel):
@@ -231,6 +233,9 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
     h = hashlib.sha256(commit.encode())
     for p in frags + ([kconfig] if kconfig else []):
         h.update(open(p, "rb").read())
+    dtb = builtin_dtb(arch)
+    if dtb:
+        h.update(open(dtb, "rb").read())
     stamp = h.hexdigest()
     stampf = os.path.join(out, "stamp")
     if os.path.exists(stampf) and open(stampf).read() == stamp:
@@ -238,6 +243,11 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
         return out
     git(tree, "checkout", "-q", "-f", rev)
     os.makedirs(obj, exist_ok=True)
+    if dtb:
+        # Where CONFIG_BUILTIN_DTB_NAME makes Kbuild look for it.
+        d = os.path.join(obj, "arch", arch.karch, "boot", "dts")
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(dtb, os.path.join(d, f"{arch.builtin_dtb}.dtb"))
     what = f"building {label} {arch.name} {kernel}"
     log(what + (" (incremental: only what differs from the last build)" if kernel != "base" and
                 os.path.exists(os.path.join(obj, "vmlinux")) else ""))
@@ -267,13 +277,41 @@ def build(base, arch, kernel, tree=None, kconfig=None, label=None):
 
 # --- the guest ---------------------------------------------------------------
 
+def builtin_dtb(arch):
+    """QEMU's device tree for the arch's kernels to carry, or None."""
+    if not getattr(arch, "builtin_dtb", ""):
+        return None
+    from . import qemu
+    return qemu.dump_dtb(arch, arch.builtin_dtb_smp)
+
+
+def nolibc_flags(arch, out):
+    """Compiler flags for a guest built against the kernel's nolibc.
+
+    nolibc and the UAPI headers come from the series' base tree, which the
+    lab prepares anyway; the headers are installed once into out/.
+    """
+    tree = tree_dir(SERIES_BASE)
+    if not os.path.isdir(os.path.join(tree, "tools", "include", "nolibc")):
+        raise BuildError(f"{arch.name}: the guest is built against nolibc from {tree}; "
+                         f"prepare it first (make tree BASE={SERIES_BASE})")
+    hdr = os.path.join(out, "headers")
+    if not os.path.exists(os.path.join(hdr, "usr", "include", "linux", "types.h")):
+        run(make_cmd(tree, hdr, arch, "headers"), f"{arch.name}: UAPI headers for the guest")
+    return ["-nostdlib", "-nostdinc", "-ffreestanding", "-fno-stack-protector",
+            "-isystem", os.path.join(tree, "tools", "include", "nolibc"),
+            "-isystem", os.path.join(hdr, "usr", "include"), "-include", "nolibc.h"]
+
+
 def guest_init(arch):
     out = os.path.join(BUILD, "guest", arch.name)
     os.makedirs(out, exist_ok=True)
     exe = os.path.join(out, "init")
     src = os.path.join(LAB, "guest", "init.c")
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        run([arch.guest_cc, "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, src],
+    deps = [src, os.path.join(LAB, "guest", "nolibc-compat.h")]
+    if not os.path.exists(exe) or os.path.getmtime(exe) < max(os.path.getmtime(d) for d in deps):
+        libc = nolibc_flags(arch, out) if getattr(arch, "guest_libc", "") == "nolibc" else []
+        run([*arch.guest_cc.split(), *libc, "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, src],
             f"compiling the guest init for {arch.name}")
     return exe
 

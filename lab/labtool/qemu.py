@@ -130,6 +130,21 @@ def cmdline(arch, extra, base=None):
                                 "oops=panic", tracing, extra, loader) if x)
 
 
+def dump_dtb(arch, smp):
+    """QEMU's own device tree for the arch's machine with smp CPUs."""
+    out = os.path.join(BUILD, "dtb", f"{arch.name}-{chosen()}-smp{smp}-qemu.dtb")
+    if os.path.exists(out):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    args = machine_args(arch)
+    i = args.index("-machine") + 1
+    args[i] += f",dumpdtb={out}.tmp"
+    run([binary(arch), *args, "-smp", str(smp), "-nodefaults", "-display", "none"],
+        f"{arch.name}: dumping QEMU's device tree")
+    os.rename(out + ".tmp", out)
+    return out
+
+
 def ram2m_dtb(arch, smp_arg):
     """QEMU's own device tree for this machine, with RAM starting 2 MiB up.
 
@@ -409,6 +424,9 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     Returns (console text, seconds, timed_out).
     """
     smp_arg = f"{smp},{topology}" if topology else str(smp)
+    if getattr(arch, "builtin_dtb", "") and smp_arg != arch.builtin_dtb_smp:
+        raise LabError(f"{arch.name}: the kernels carry QEMU's device tree for {arch.builtin_dtb_smp} CPUs "
+                       f"(lab/arch/{arch.name}.conf); cannot boot them with -smp {smp_arg}")
     dtb = ["-dtb", ram2m_dtb(arch, smp_arg)] if arch.dtb_fix == "ram2m" and dtb_fix else []
     # A unix socket path has to fit in 108 bytes: not next to the log.
     mondir = tempfile.mkdtemp(prefix="lab-qemu-")

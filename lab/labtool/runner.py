@@ -303,6 +303,9 @@ def run_arch(arch, opts, selected):
         # The kernels are compiled per patch by 'make static'; QEMU cannot
         # run what the scenarios need on this arch (the .conf says why).
         raise LabError(f"{arch.name}: not booted in the lab: {arch.not_booted}")
+    if getattr(arch, "qemu_needs", "") and qemu.chosen() != arch.qemu_needs:
+        raise LabError(f"{arch.name} needs QEMU={arch.qemu_needs} (lab/arch/{arch.name}.conf says why); "
+                       f"this run uses QEMU={qemu.chosen()}")
     start = time.monotonic()
     images = prepare(arch, opts)
     src = kernel.tree_source(getattr(opts, "tree", None) or kernel.tree_dir(opts.base))
