@@ -262,3 +262,42 @@ class SelftestShim(unittest.TestCase):
         self.assertNotIn("-qmp", out)
         self.assertNotIn("-d", out)
         self.assertEqual(out[out.index("-monitor") + 1], "unix:/m/monitor,server,nowait")
+
+
+class LoongArch(unittest.TestCase):
+    """loongarch64: clang kernels, a nolibc guest, QEMU's device tree built in."""
+
+    def setUp(self):
+        from labtool import arch
+        self.la = arch.load("loongarch64")
+
+    def test_make_uses_llvm_not_a_cross_gcc(self):
+        from labtool import kernel
+        cmd = kernel.make_cmd("/t", "/o", self.la, "olddefconfig")
+        self.assertIn("LLVM=-19", cmd)
+        self.assertIn("ARCH=loongarch", cmd)
+        self.assertFalse([a for a in cmd if a.startswith("CROSS_COMPILE=")])
+        self.assertTrue([a for a in cmd if a.startswith("CC=") and a.endswith("clang-19")])
+
+    def test_gcc_arches_keep_their_cross_compiler(self):
+        from labtool import arch, kernel
+        cmd = kernel.make_cmd("/t", "/o", arch.load("arm64"), "olddefconfig")
+        self.assertIn("CROSS_COMPILE=aarch64-linux-gnu-", cmd)
+        self.assertFalse([a for a in cmd if a.startswith("LLVM=")])
+
+    def test_boot_refuses_another_cpu_count_than_the_built_in_tree(self):
+        with self.assertRaisesRegex(LabError, "device tree for 4 CPUs"):
+            qemu.boot(self.la, "/nonexistent", "/nonexistent", 8, "", "/nonexistent.log", 1)
+
+    def test_run_needs_qemu_10(self):
+        from labtool import runner
+        with mock.patch.object(qemu, "chosen", return_value="system"):
+            with self.assertRaisesRegex(LabError, "needs QEMU=backports"):
+                runner.run_arch(self.la, None, [])
+
+    def test_nolibc_guest_needs_the_series_tree(self):
+        from labtool import kernel
+        from labtool.util import BuildError
+        with tempfile.TemporaryDirectory() as d, mock.patch.object(kernel, "tree_dir", return_value=d):
+            with self.assertRaisesRegex(BuildError, "nolibc"):
+                kernel.nolibc_flags(self.la, d)
