@@ -297,8 +297,6 @@ def image_set(arch, d):
 
 
 def run_arch(arch, opts, selected):
-    logdir = os.path.join(BUILD, "report", "logs")
-    os.makedirs(logdir, exist_ok=True)
     if getattr(arch, "not_booted", ""):
         # The kernels are compiled per patch by 'make static'; QEMU cannot
         # run what the scenarios need on this arch (the .conf says why).
@@ -306,6 +304,8 @@ def run_arch(arch, opts, selected):
     if getattr(arch, "qemu_needs", "") and qemu.chosen() != arch.qemu_needs:
         raise LabError(f"{arch.name} needs QEMU={arch.qemu_needs} (lab/arch/{arch.name}.conf says why); "
                        f"this run uses QEMU={qemu.chosen()}")
+    logdir = os.path.join(BUILD, "report", "logs")
+    os.makedirs(logdir, exist_ok=True)
     start = time.monotonic()
     images = prepare(arch, opts)
     src = kernel.tree_source(getattr(opts, "tree", None) or kernel.tree_dir(opts.base))
