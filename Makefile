@@ -4,7 +4,9 @@
 #   make              install what is missing (Debian packages; the 7.3
 #                     source from trixie-backports, scripts/fetch-source.sh),
 #                     build base and patched kernels, boot them in QEMU,
-#                     print the comparison. BASE=7.3 (series/), 6.12 or 6.1
+#                     print the comparison. ARCH=x86_64 (default), arm64,
+#                     riscv64, arm, ppc64le, loongarch64 (QEMU=backports);
+#                     BASE=7.3 (series/), 6.12 or 6.1
 #                     (backports/BASE/); SCENARIOS=a,b ITER=N; RATES=1
 #                     runs each scenario exactly ITER times on each kernel
 #                     (failure rates)
