@@ -130,16 +130,16 @@ def cmdline(arch, extra, base=None):
                                 "oops=panic", tracing, extra, loader) if x)
 
 
-def dump_dtb(arch, smp):
-    """QEMU's own device tree for the arch's machine with smp CPUs."""
-    out = os.path.join(BUILD, "dtb", f"{arch.name}-{chosen()}-smp{smp}-qemu.dtb")
+def dump_dtb(arch, smp_arg):
+    """QEMU's own device tree for the arch's machine with -smp smp_arg."""
+    out = os.path.join(BUILD, "dtb", f"{arch.name}-{chosen()}-smp{smp_arg.replace(',', '-')}-qemu.dtb")
     if os.path.exists(out):
         return out
     os.makedirs(os.path.dirname(out), exist_ok=True)
     args = machine_args(arch)
     i = args.index("-machine") + 1
     args[i] += f",dumpdtb={out}.tmp"
-    run([binary(arch), *args, "-smp", str(smp), "-nodefaults", "-display", "none"],
+    run([binary(arch), *args, "-smp", smp_arg, "-nodefaults", "-display", "none"],
         f"{arch.name}: dumping QEMU's device tree")
     os.rename(out + ".tmp", out)
     return out
@@ -154,13 +154,7 @@ def ram2m_dtb(arch, smp_arg):
     out = os.path.join(BUILD, "dtb", f"{arch.name}-{chosen()}-smp{smp_arg.replace(',', '-')}.dtb")
     if os.path.exists(out):
         return out
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    args = machine_args(arch)
-    i = args.index("-machine") + 1
-    args[i] += f",dumpdtb={out}.orig"
-    run([binary(arch), *args, "-smp", smp_arg, "-nodefaults", "-display", "none"],
-        f"{arch.name}: dumping QEMU's device tree")
-    dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", f"{out}.orig"], check=True,
+    dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", dump_dtb(arch, smp_arg)], check=True,
                          capture_output=True, text=True).stdout
     m = re.search(r"(memory@80000000 \{[^}]*reg = <)0x00 0x80000000 (0x[0-9a-f]+) (0x[0-9a-f]+)>", dts)
     if not m:
