@@ -282,7 +282,16 @@ def builtin_dtb(arch):
     if not getattr(arch, "builtin_dtb", ""):
         return None
     from . import qemu
-    return qemu.dump_dtb(arch, arch.builtin_dtb_smp)
+    src = qemu.dump_dtb(arch, arch.builtin_dtb_smp)
+    out = src[:-len("-qemu.dtb")] + "-builtin.dtb"
+    if not os.path.exists(out):
+        # Without QEMU's rng-seed, which changes with every dump: built in,
+        # every boot would be seeded with the same bytes.
+        shutil.copy(src, out + ".tmp")
+        if subprocess.run(["fdtget", out + ".tmp", "/chosen", "rng-seed"], capture_output=True).returncode == 0:
+            run(["fdtput", "-d", out + ".tmp", "/chosen", "rng-seed"], f"{arch.name}: device tree without rng-seed")
+        os.rename(out + ".tmp", out)
+    return out
 
 
 def nolibc_flags(arch, out):
