@@ -461,7 +461,8 @@ static void next_cmdline(long gen, char *out, size_t len)
 		 * rd_start=/rd_size= (mips), "kexec_file initrd=" (loongarch):
 		 * where the previous loader put the initrd. The loader adds
 		 * the new ones; old ones must not stay (mips adds up every
-		 * rd_size=, loongarch takes the first initrd=).
+		 * rd_size=; the last initrd= wins, and loongarch puts the new
+		 * one first).
 		 */
 		if (!strncmp(tok, "lab.gen=", 8) || !strncmp(tok, "rd_start=", 9) ||
 		    !strncmp(tok, "rd_size=", 8) || !strncmp(tok, "initrd=", 7) ||
