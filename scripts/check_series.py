@@ -41,10 +41,10 @@ from labtool import kernel  # noqa: E402
 from labtool.util import BUILD, LabError, fmt_secs, log, run  # noqa: E402
 
 # Architectures compiled for every commit, from lab/arch/*.conf (those with
-# a defconfig): (name, ARCH, CROSS_COMPILE or the LLVM suffix, defconfig,
-# the directory of the arch's own files, options it needs, bases it is
-# compiled on or None for all).
-ARCHES = [(a.name, a.karch, ("llvm", a.llvm) if a.llvm else a.cross, a.defconfig, f"arch/{a.karch}/",
+# a defconfig): (name, ARCH, the arch (its compiler: kernel.make_cmd()),
+# defconfig, the directory of the arch's own files, options it needs,
+# bases it is compiled on or None for all).
+ARCHES = [(a.name, a.karch, a, a.defconfig, f"arch/{a.karch}/",
            a.static_config, tuple(a.static_bases) or None)
           for a in map(archmod.load, archmod.available()) if a.defconfig]
 NEED = ["CONFIG_SMP=y", "CONFIG_HOTPLUG_CPU=y", "CONFIG_KEXEC=y"]
@@ -153,17 +153,8 @@ def check_shellcheck(tree, files, top="series"):
     return bad, f"{len(scripts)} scripts clean"
 
 
-def _make(tree, obj, karch, cross, *targets, logfile=None, what="", jobs=None):
-    if isinstance(cross, tuple):
-        tool = [f"LLVM={cross[1]}"]
-        cc = f"clang{cross[1]}"
-    else:
-        tool = [f"CROSS_COMPILE={cross}"]
-        cc = f"{cross}gcc"
-    if subprocess.call(["sh", "-c", "command -v ccache"], stdout=subprocess.DEVNULL) == 0:
-        cc = f"ccache {cc}"
-    return run(["make", "-s", "-C", tree, f"O={obj}", f"ARCH={karch}", *tool,
-                f"CC={cc}", f"-j{jobs or os.cpu_count() or 2}", *targets], what, logfile=logfile)
+def _make(tree, obj, ar, *targets, logfile=None, what="", jobs=None):
+    return run(kernel.make_cmd(tree, obj, ar, *targets, jobs=jobs), what, logfile=logfile)
 
 
 def check_mbox(tree, patches, start, base):
@@ -232,14 +223,13 @@ def check_bisect(tree, base, commits, files, arches=None):
     # script, which the lab runs. Assembler files of arch/ too.
     cfiles = [f for f in files if (f.endswith(".c") or f.startswith("arch/") and f.endswith(".S")) and
               not f.startswith(("tools/", "scripts/", "samples/", "usr/", "Documentation/"))]
-    for name, karch, cross, defconfig, adir, need, bases in ARCHES:
+    for name, _, ar, defconfig, adir, need, bases in ARCHES:
         if arches is not None and name not in arches:
             continue
         if bases and base not in bases:
             continue
-        if isinstance(cross, tuple) and subprocess.call(["sh", "-c", f"command -v clang{cross[1]}"],
-                                                        stdout=subprocess.DEVNULL) != 0:
-            bad.append(f"{name}: clang{cross[1]} is not installed (make deps)")
+        if ar.llvm and not shutil.which(f"clang{ar.llvm}"):
+            bad.append(f"{name}: clang{ar.llvm} is not installed (make deps)")
             continue
         objs = sorted({build_unit(wt, f)[:-2] + ".o" for f in cfiles
                        if (not f.startswith("arch/") or f.startswith(adir)) and name in ONLY_ON.get(f, (name,))})
@@ -251,20 +241,20 @@ def check_bisect(tree, base, commits, files, arches=None):
         t = time.monotonic()
         git(wt, "checkout", "-q", "-f", "base")
         if not os.path.exists(os.path.join(obj, ".config")):
-            _make(wt, obj, karch, cross, defconfig, logfile=logf, what=f"{name}: {defconfig}")
+            _make(wt, obj, ar, defconfig, logfile=logf, what=f"{name}: {defconfig}")
             frag = os.path.join(obj, "check.config")
             with open(frag, "w") as fh:
                 fh.write("\n".join(NEED + need) + "\n")
             run([os.path.join(wt, "scripts/kconfig/merge_config.sh"), "-m", "-O", obj,
                  os.path.join(obj, ".config"), frag], f"{name}: config", logfile=logf)
-            _make(wt, obj, karch, cross, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig")
+            _make(wt, obj, ar, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig")
         cfg = open(os.path.join(obj, ".config")).read()
         missing = [o for o in NEED + need if o not in cfg.splitlines()]
         if missing:
             bad.append(f"{name}: {defconfig} lacks {missing}")
             continue
         log(f"compile check {name}: preparing")
-        _make(wt, obj, karch, cross, "prepare", logfile=logf, what=f"{name}: make prepare")
+        _make(wt, obj, ar, "prepare", logfile=logf, what=f"{name}: make prepare")
         for i, c in enumerate(commits, 1):
             # A commit that changes nothing this arch compiles leaves its
             # build as the commit before left it: nothing to compile.
@@ -278,7 +268,7 @@ def check_bisect(tree, base, commits, files, arches=None):
                 # through arch/arm/mach-mvebu/ and through arch/arm/'s
                 # pattern rule), and two compilers writing one object at
                 # once make ccache fail ("failed to stat ... pmsu.o").
-                _make(wt, obj, karch, cross, *objs, logfile=logf, jobs=1,
+                _make(wt, obj, ar, *objs, logfile=logf, jobs=1,
                       what=f"{name}: patch {i}/{len(commits)}")
                 done += 1
             except LabError as e:

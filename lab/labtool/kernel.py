@@ -22,6 +22,7 @@ import shutil
 import stat
 import subprocess
 
+from . import qemu
 from .util import BUILD, LAB, ROOT, BuildError, ConfigError, LabError, log, run, fmt_secs
 
 KERNELS = ("base", "patched")
@@ -202,15 +203,20 @@ def check_config(dotconfig, opts):
         raise ConfigError(f"{dotconfig}: options not applied (missing dependency?): " + ", ".join(bad))
 
 
-def make_cmd(tree, obj, arch, *targets):
-    # llvm in the arch's .conf: Debian's clang and LLVM tools of that
-    # suffix (LLVM=-19) instead of a cross gcc.
-    tools = [f"LLVM={arch.llvm}"] if getattr(arch, "llvm", "") else [f"CROSS_COMPILE={arch.cross}"]
-    cc = f"clang{arch.llvm}" if getattr(arch, "llvm", "") else f"{arch.cross}gcc"
+def make_cmd(tree, obj, arch, *targets, jobs=None):
+    """The kernel's make for arch, with ccache when there is one.
+
+    llvm in the arch's .conf: Debian's clang and LLVM tools of that suffix
+    (LLVM=-19) instead of a cross gcc.
+    """
+    if getattr(arch, "llvm", ""):
+        tools, cc = [f"LLVM={arch.llvm}"], f"clang{arch.llvm}"
+    else:
+        tools, cc = [f"CROSS_COMPILE={arch.cross}"], f"{arch.cross}gcc"
     if shutil.which("ccache"):
         cc = f"ccache {cc}"
     return ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
-            *tools, f"CC={cc}", f"-j{os.cpu_count() or 2}", *targets]
+            *tools, f"CC={cc}", f"-j{jobs or os.cpu_count() or 2}", *targets]
 
 
 def image_dir(base, arch, kernel):
@@ -281,7 +287,6 @@ def builtin_dtb(arch):
     """QEMU's device tree for the arch's kernels to carry, or None."""
     if not getattr(arch, "builtin_dtb", ""):
         return None
-    from . import qemu
     src = qemu.dump_dtb(arch, arch.builtin_dtb_smp)
     out = src[:-len("-qemu.dtb")] + "-builtin.dtb"
     if not os.path.exists(out):
