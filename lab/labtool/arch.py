@@ -11,6 +11,9 @@ FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           # nolibc guests, QEMU's device tree built into the kernel, the
           # QEMU the arch needs (lab/arch/loongarch64.conf)
           "guest_libc", "builtin_dtb", "builtin_dtb_smp", "qemu_needs",
+          # cpu0: kexec enters the new kernel on logical CPU 0, whatever
+          # the reboot CPU
+          "kexec_entry",
           # make static: the defconfig, options added to it, LLVM suffix
           # instead of the cross gcc, the bases compiled (empty: all).
           "defconfig", "static_config", "llvm", "static_bases")

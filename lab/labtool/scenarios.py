@@ -13,6 +13,7 @@ verdict and one evidence line. Expectations:
 import re
 from dataclasses import dataclass, field, replace
 
+from . import arch as archmod
 from . import parser, qemu
 
 REBOOTED = "reboot: Restarting system"
@@ -257,8 +258,9 @@ def hw_id(g0, cpu, n):
     return boot if cpu == 0 else [h for h in range(n) if h != boot][cpu - 1]
 
 
-# Where the kexec'd kernel is entered on the reboot CPU.
-REBOOT_CPU_ARCHES = ("x86_64", "arm64", "riscv64", "arm", "ppc64le", "mips64el")
+# Where the kexec'd kernel is entered on the reboot CPU (kexec_entry in
+# lab/arch/<arch>.conf).
+REBOOT_CPU_ARCHES = tuple(a for a in archmod.available() if archmod.load(a).kexec_entry != "cpu0")
 
 
 def check_reboot_cpu(run, sc):
@@ -513,9 +515,6 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "kexec", "wait": "300"}, check_eject, eject=True, opt_in=True,
                  iterations=iterations, fail_signature="inside the window",
                  expect={"base": "any", "patched": "pass"}, arches=("x86_64",), bases=("7.3", "6.12")),
-        # Not loongarch64: its kexec_reboot() parks every CPU but logical
-        # CPU 0, the reboot CPU included, and CPU 0 enters the new kernel,
-        # so the entry CPU says nothing about the reboot CPU there.
         Scenario("reboot-cpu-sysfs", f"/sys/kernel/reboot/cpu={last}, storm on CPU {last}",
                  {"action": "kexec", "storm": str(last), "rcpu": str(last), "storm_online_file": "1"},
                  check_reboot_cpu,
