@@ -327,7 +327,7 @@ def main():
                 tuple(n for n, _, _, _, adir, _, _ in ARCHES if any(f.startswith(adir) for f in ftouched))
         elif a.rfc:
             tree = kernel.prepare_rfc(a.base)
-            sdir, rng, arches, label = kernel.rfc_dir(a.base), "series..rfc", ("arm64", "riscv64"), "rfc "
+            sdir, rng, arches, label = kernel.rfc_dir(a.base), "series..rfc", archmod.names_with("rfc", "yes"), "rfc "
         else:
             tree = kernel.prepare_tree(a.base)
             sdir, rng, arches, label = kernel.series_dir(a.base), "base..series", None, ""

@@ -14,6 +14,17 @@ FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           # cpu0: kexec enters the new kernel on logical CPU 0, whatever
           # the reboot CPU
           "kexec_entry",
+          # yes: rfc/fast-teardown/ is built and run there (bench,
+          # torture, make static-rfc)
+          "rfc",
+          # hotplug: kexec takes the other CPUs down through CPU hotplug
+          # (smp_shutdown_nonboot_cpus()), so the teardown scenarios run
+          "kexec_teardown",
+          # the firmware QEMU boots, recorded with every result: seabios,
+          # opensbi ('-bios default' is the chosen QEMU's own)
+          "firmware",
+          # QEMU's -d log items, written next to the console log
+          "qemu_debug",
           # make static: the defconfig, options added to it, LLVM suffix
           # instead of the cross gcc, the bases compiled (empty: all).
           "defconfig", "static_config", "llvm", "static_bases")
@@ -37,6 +48,11 @@ class Arch:
 def available():
     d = os.path.join(LAB, "arch")
     return sorted(f[:-5] for f in os.listdir(d) if f.endswith(".conf"))
+
+
+def names_with(field, value):
+    """The arches whose .conf sets field to value."""
+    return tuple(a for a in available() if getattr(load(a), field) == value)
 
 
 def load(name):

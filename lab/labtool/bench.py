@@ -18,10 +18,11 @@ import shutil
 import statistics
 import subprocess
 
-from . import kernel, parser, qemu, runner
+from . import arch as archmod, kernel, parser, qemu, runner
 from .util import BUILD, LabError, log
 
-RFC_ARCHES = ("arm64", "riscv64")
+# rfc = yes in lab/arch/<name>.conf
+RFC_ARCHES = archmod.names_with("rfc", "yes")
 NAMES = {"base": "base", "patched": "patched", "rfc": "rfc"}
 
 
@@ -52,11 +53,11 @@ def shutdown_ms(g):
 
 def one(arch, img, smp, logfile, base=None):
     append = qemu.cmdline(arch, "lab.action=kexec lab.gens=1", base)
-    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp, append, logfile, 180)
-    log_ = parser.parse(text)
+    run = runner.boot(arch, img, smp, append, logfile, 180)
+    log_ = run.log
     ms = shutdown_ms(log_.generations[0])
-    if timed_out or log_.splats or ms is None or len(log_.generations) < 2:
-        why = log_.splats[0][1] if log_.splats else f"timeout={timed_out}, last: {log_.last_line}"
+    if run.timed_out or log_.splats or ms is None or len(log_.generations) < 2:
+        why = log_.splats[0][1] if log_.splats else f"timeout={run.timed_out}, last: {log_.last_line}"
         raise LabError(f"bench run failed ({logfile}): {why}")
     return ms
 
@@ -151,11 +152,12 @@ def main(arches, base, smps, runs):
         ks = kernels_for(arch)
         for smp in smps:
             times = {k: [] for k in ks}
-            for i in range(runs):
-                for k in ks:
-                    ms = one(arch, images[k], smp, os.path.join(outdir, f"{arch.name}-{k}-smp{smp}-{i}.log"), base)
-                    times[k].append(ms)
-                    log(f"bench {arch.name} smp={smp} {NAMES[k]} run {i + 1}/{runs}: {ms:.1f} ms")
+
+            def attempt(k, i):
+                ms = one(arch, images[k], smp, os.path.join(outdir, f"{arch.name}-{k}-smp{smp}-{i}.log"), base)
+                times[k].append(ms)
+                log(f"bench {arch.name} smp={smp} {NAMES[k]} run {i + 1}/{runs}: {ms:.1f} ms")
+            runner.rounds(ks, attempt, lambda k, i: i < runs)
             rows.append(summarize(arch.name, smp, times))
     md = table(rows)
     png = plot(rows, os.path.join(outdir, "bench.png"))

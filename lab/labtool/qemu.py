@@ -57,7 +57,7 @@ def machine_args(arch):
     r = root()
     if not r:
         return args
-    if "-bios" in args and args[args.index("-bios") + 1] == "default" and arch.qemu.endswith("riscv64"):
+    if "-bios" in args and args[args.index("-bios") + 1] == "default" and getattr(arch, "firmware", "") == "opensbi":
         args[args.index("-bios") + 1] = os.path.join(r, "usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin")
     return ["-L", os.path.join(r, "usr/share/qemu"), "-L", os.path.join(r, "usr/share/seabios"), *args]
 
@@ -86,9 +86,10 @@ def describe(arch):
             emu = f"{binary(arch)}: not found"
         pv = _package_versions()
         fw = ""
-        if arch.qemu.endswith("x86_64"):
+        fw_kind = getattr(arch, "firmware", "")
+        if fw_kind == "seabios":
             fw = f"SeaBIOS {pv.get('seabios', '?')}"
-        elif arch.qemu.endswith("riscv64"):
+        elif fw_kind == "opensbi":
             fw = f"OpenSBI {pv['opensbi']}" if "opensbi" in pv else \
                 f"OpenSBI of qemu-system-data {pv.get('qemu-system-data', '?')}"
         _described[key] = {"emulator": emu, "firmware": fw}
@@ -438,9 +439,10 @@ def boot(arch, image, initrd, smp, append, logfile, timeout, topology="", dtb_fi
     cmd = [binary(arch), *machine_args(arch), *icount_args(arch, icount), *dtb, "-smp", smp_arg, "-nodefaults",
            *ending, "-display", "none", "-monitor", f"unix:{monitor},server,nowait", "-serial", f"file:{logfile}",
            "-kernel", image, "-initrd", initrd, "-append", append]
-    # QEMU's own log next to the console log: on x86 its cpu_reset log
-    # says whether a VM that ended silently took a triple fault.
-    debug = os.environ.get("LAB_QEMU_DEBUG") or ("cpu_reset" if getattr(arch, "name", "") == "x86_64" else "")
+    # QEMU's own log next to the console log (qemu_debug in the arch's
+    # .conf): on x86 its cpu_reset log says whether a VM that ended
+    # silently took a triple fault.
+    debug = os.environ.get("LAB_QEMU_DEBUG") or getattr(arch, "qemu_debug", "")
     if debug:
         cmd += ["-d", debug, "-D", logfile + ".qemu"]
     start = time.monotonic()

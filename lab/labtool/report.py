@@ -4,10 +4,12 @@ pages in docs/ and the README's headline table (lab.py report)."""
 import os
 
 from .kernel import describe
-from .runner import KNOWN
+from .hooks import KNOWN
+from .verdict import Outcome, Verdict
 from .util import BUILD, LabError
 
-CELL = {"ok": "{r}", "MISMATCH": "{r} (MISMATCH: expected {e})", "info": "{r} (info)", "skip": "skip"}
+CELL = {Verdict.OK: "{r}", Verdict.MISMATCH: "{r} (MISMATCH: expected {e})", Verdict.INFO: "{r} (info)",
+        Verdict.SKIP: "skip"}
 
 
 def cell(r):
@@ -17,11 +19,11 @@ def cell(r):
 def counts(results):
     """(passed, failed, skipped, informational) over the cells with a definite expectation."""
     v = [r.verdict for r in results]
-    return v.count("ok"), v.count("MISMATCH"), v.count("skip"), v.count("info")
+    return v.count(Verdict.OK), v.count(Verdict.MISMATCH), v.count(Verdict.SKIP), v.count(Verdict.INFO)
 
 
-# What the counters of runner.KNOWN are called in the closing line.
-KNOWN_NAMES = {counter: name for counter, _, name in KNOWN.values()}
+# What the counters of hooks.KNOWN are called in the closing line.
+KNOWN_NAMES = {k.counter: k.name for k in KNOWN}
 
 
 def closing_line(results):
@@ -136,7 +138,7 @@ def ktap(results):
         tests.append((name, r))
     lines.insert(1, f"1..{len(tests)}")
     for i, (name, r) in enumerate(tests, 1):
-        if r.verdict == "skip":
+        if r.verdict == Verdict.SKIP:
             lines.append(f"ok {i} {name} # SKIP {r.evidence[:200]}")
             continue
         lines.append(f"# {name}: expected {r.expected}, got {r.result}: {r.evidence[:200]}")
@@ -185,10 +187,10 @@ def headline(run, results, link):
         first = next(iter(next(iter(scs.values())).values()))
         cells = [r for by in scs.values() for r in by.values()]
         base_failed = [f"{n} ({_runs(by['base'])}{', info' if by['base'].verdict == 'info' else ''})"
-                       for n, by in scs.items() if by["base"].result == "fail"]
-        pat = [by["patched"] for by in scs.values() if by["patched"].verdict != "skip"]
-        pat_ok = sum(r.verdict in ("ok", "info") and r.result == "pass" for r in pat)
-        pat_bad = [f"{r.scenario} ({_runs(r)})" for r in pat if r.result != "pass"]
+                       for n, by in scs.items() if by["base"].result == Outcome.FAIL]
+        pat = [by["patched"] for by in scs.values() if by["patched"].verdict != Verdict.SKIP]
+        pat_ok = sum(r.verdict in (Verdict.OK, Verdict.INFO) and r.result == Outcome.PASS for r in pat)
+        pat_bad = [f"{r.scenario} ({_runs(r)})" for r in pat if r.result != Outcome.PASS]
         p, f, sk, _ = counts(cells)
         out.append(f"| {arch}, {linux(first)} | {emulator(first) or 'not recorded'} | "
                    f"{', '.join(base_failed) or 'none'} | {pat_ok}/{len(pat)} scenarios passed"

@@ -9,7 +9,8 @@ import tempfile
 import time
 from dataclasses import dataclass, asdict
 
-from . import kernel, parser, qemu, scenarios
+from . import hooks, kernel, parser, qemu, scenarios, verdict
+from .verdict import Expect, Outcome
 from .util import BUILD, LabError, log, fmt_secs
 
 
@@ -19,8 +20,8 @@ class Result:
     base: str
     kernel: str
     scenario: str
-    expected: str
-    result: str          # pass | fail | skip
+    expected: Expect
+    result: Outcome
     evidence: str
     runs: int = 0
     failed_runs: int = 0
@@ -35,19 +36,16 @@ class Result:
     # The QEMU as it names itself and the firmware it boots (qemu.describe()).
     emulator: str = ""
     firmware: str = ""
-    # Failed runs the lab recognises (KNOWN), by counter name.
+    # Failed runs the lab recognises (hooks.KNOWN), by counter name.
     known: dict = None
+
+    def __post_init__(self):
+        # From results.json the three are strings.
+        self.expected, self.result = Expect(self.expected), Outcome(self.result)
 
     @property
     def verdict(self):
-        """ok | MISMATCH | info | skip"""
-        if self.result == "skip":
-            return "skip"
-        if self.expected == "any":
-            return "info"
-        if self.unrelated_failure:
-            return "MISMATCH"
-        return "ok" if self.result == self.expected else "MISMATCH"
+        return verdict.verdict(self.expected, self.result, self.unrelated_failure)
 
 
 def timeout_for(sc):
@@ -96,7 +94,7 @@ def run_selftest(arch, img, sc, opts, logfile):
         shutil.rmtree(bindir, ignore_errors=True)
     with open(logfile, "w") as f:
         f.write(p.stdout)
-    ok, evidence = sc.check(p.stdout, sc)
+    ok, evidence, _ = sc.check(p.stdout, sc)
     evidence = f"exit {p.returncode}: {evidence}"
     if not ok:
         states = qemu.triple_fault_states(logfile, os.path.join(os.path.dirname(img["image"]), "vmlinux"),
@@ -106,6 +104,30 @@ def run_selftest(arch, img, sc, opts, logfile):
     return ok, evidence, {}, time.monotonic() - start
 
 
+def boot(arch, img, smp, append, logfile, timeout, **qemu_kw):
+    """One guest: QEMU boots the kernel of img, and its console log is
+    parsed (scenarios.Run). run, bench and torture boot through here."""
+    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp, append, logfile, timeout,
+                                      **qemu_kw)
+    return scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
+
+
+def rounds(kernels, attempt, wanted):
+    """The kernels take turns, round after round, so that the host's noise
+    hits them alike: round i calls attempt(k, i) for every kernel k that
+    wanted(k, i) keeps (asked before the round starts), and the first
+    round that keeps none ends it. run, bench and torture loop through
+    here."""
+    i = 0
+    while True:
+        active = [k for k in kernels if wanted(k, i)]
+        if not active:
+            return i
+        for k in active:
+            attempt(k, i)
+        i += 1
+
+
 def run_one(arch, images, sc, kname, i, opts, logdir):
     img = images[kname]
     logfile = os.path.join(logdir, f"{arch.name}-{opts.label}-{kname}-{sc.name}-{i}.log")
@@ -113,63 +135,21 @@ def run_one(arch, images, sc, kname, i, opts, logdir):
         ok, evidence, counters, secs = run_selftest(arch, img, sc, opts, logfile)
         return ok, evidence, counters, logfile, secs
     append = " ".join(x for x in (scenarios.guest_params(sc), sc.append, opts.cmdline) if x)
-    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], opts.smp,
-                                      qemu.cmdline(arch, append, opts.base), logfile, timeout_for(sc),
-                                      sc.topology, dtb_fix=sc.dtb_fix, **({"eject": True} if sc.eject else {}))
-    run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, opts.smp)
-    ok, evidence, *counters = sc.check_for(opts.base)(run, sc)
-    counters = dict(counters[0]) if counters else {}
+    run = boot(arch, img, opts.smp, qemu.cmdline(arch, append, opts.base), logfile, timeout_for(sc),
+               topology=sc.topology, dtb_fix=sc.dtb_fix, **({"eject": True} if sc.eject else {}))
+    secs = run.secs
+    ok, evidence, counters = sc.check_for(opts.base)(run, sc)
+    counters = dict(counters or {})
     shows_it = sc.fail_signature and sc.fail_signature in evidence
     note = snapshot_note(arch, img, logfile)
     # A failure the lab recognises stays a failure: it is named, not retried.
-    known = None if ok or shows_it else known_failure(run, logfile, note, img)
-    for kind, (counter, *_) in KNOWN.items():
-        counters[counter] = int(known is not None and known[0] == kind)
+    known = None if ok or shows_it else hooks.known_failure(arch, run, logfile, note, img)
+    for k in hooks.KNOWN:
+        counters[k.counter] = int(known is not None and known[0] is k)
     if known:
         evidence = f"{known[1]}; {evidence}"
     evidence += note
     return ok, evidence, counters, logfile, secs
-
-
-# Failures the lab recognises, on the base and the patched kernel alike.
-# Such a run fails like any other; its evidence says which one it is and
-# the closing line counts them by kind:
-#   reset  x86: a kexec'd kernel took a triple fault with the real BSP
-#          halted (parser.Log.silent_reset_without_bsp()): the kernel's
-#          shorthand IPIs reach that BSP, and under QEMU TCG one can end
-#          its HLT in the old kernel's memory; fixes/x86-real-bsp-ipi-
-#          shorthand stops them (docs/investigations.md).
-#   race   powerpc: a CPU missed kexec_flag and stayed in the old kernel's
-#          kexec_wait, where the new kernel's copy of itself to 0 had set
-#          the flag back to 0 (docs/investigations.md); older than the series.
-# kind: (counter, what the evidence calls it, what the closing line calls it)
-KNOWN = {"reset": ("x86_resets", "x86 reset", "x86 reset of a kexec'd kernel (real BSP woken by a broadcast IPI)"),
-         "race": ("kexec_flag_races", "powerpc kexec_flag race", "powerpc kexec_flag race")}
-
-
-def known_failure(run, logfile, note, img=None):
-    """(kind, description) if the failed run is one of KNOWN, else None;
-    note is the run's snapshot_note(), img the kernel's image_set().
-
-    The race may end in a timeout: CPU hotplug then waits for that CPU
-    again and again.
-    """
-    last = scenarios.x86_reset(run)
-    if last:
-        states = qemu.triple_fault_states(logfile, os.path.join(os.path.dirname(img["image"]), "vmlinux"),
-                                          "nm") if img else ""
-        # native_stop_other_cpus() falls back to NMIs when a CPU does not
-        # stop within a second: a late NMI to the halted BSP is one way to
-        # wake it into memory the new kernel has reused.
-        nmi = "Shutting down cpus with NMI" in run.log.text
-        return "reset", (f"x86 triple fault in a kexec'd kernel with the real BSP halted (last line: {last[:80]})"
-                         + (f"; vCPUs at the reset: {states}" if states else "")
-                         + ("; the old kernel stopped CPUs with NMIs" if nmi else "; no stop NMI was sent"))
-    stuck = next((line for _, line in run.log.splats if "is stuck" in line), None)
-    if stuck and "kexec_wait+" in note:
-        return "race", (f"{stuck.strip()}, that CPU still in the old kernel's kexec_wait "
-                        f"(powerpc kexec_flag race, see docs/investigations.md)")
-    return None
 
 
 def snapshot_note(arch, img, logfile):
@@ -199,44 +179,42 @@ def run_scenario(arch, images, sc, opts, logdir):
     rates = getattr(opts, "rates", False)
     if rates:
         limit = sc.iterations
-    for i in range(limit):
-        active = []
-        for k in images:
-            st = state[k]
-            exp = sc.expected(arch.name, k, opts.base)
-            if rates:
-                active.append(k)
-                continue
-            if exp == "fail" and st["expected_seen"]:
-                continue
-            unmet = any(st["counters"].get(n, 0) < m for n, (m, _) in sc.require.items())
-            more = (exp == "fail" and not st["expected_seen"]) or (exp == "pass" and unmet
-                                                                  and not st["failed"])
-            if i >= sc.iterations and not more:
-                continue
-            active.append(k)
-        if not active:
-            break
-        for k in active:
-            st = state[k]
-            ok, evidence, counters, logfile, secs = run_one(arch, images, sc, k, i, opts, logdir)
-            st["runs"] += 1
-            for name, n in counters.items():
-                st["counters"][name] = st["counters"].get(name, 0) + n
-            st["logs"].append(os.path.relpath(logfile, os.path.join(BUILD, "report")))
-            if ok:
-                st["last_ok"] = evidence
+    def wanted(k, i):
+        st = state[k]
+        exp = sc.expected(arch.name, k, opts.base)
+        if i >= limit:
+            return False
+        if rates:
+            return True
+        if exp == Expect.FAIL and st["expected_seen"]:
+            return False
+        unmet = any(st["counters"].get(n, 0) < m for n, (m, _) in sc.require.items())
+        more = (exp == Expect.FAIL and not st["expected_seen"]) or (exp == Expect.PASS and unmet
+                                                                      and not st["failed"])
+        return i < sc.iterations or more
+
+    def attempt(k, i):
+        st = state[k]
+        ok, evidence, counters, logfile, secs = run_one(arch, images, sc, k, i, opts, logdir)
+        st["runs"] += 1
+        for name, n in counters.items():
+            st["counters"][name] = st["counters"].get(name, 0) + n
+        st["logs"].append(os.path.relpath(logfile, os.path.join(BUILD, "report")))
+        if ok:
+            st["last_ok"] = evidence
+        else:
+            st["failed"] += 1
+            if sc.fail_signature and sc.fail_signature not in evidence:
+                st["other_fail"] = st["other_fail"] or f"run {i + 1}: {evidence}"
             else:
-                st["failed"] += 1
-                if sc.fail_signature and sc.fail_signature not in evidence:
-                    st["other_fail"] = st["other_fail"] or f"run {i + 1}: {evidence}"
-                else:
-                    st["expected_seen"] = True
-                    st["signature_runs"] = st.get("signature_runs", 0) + 1
-                    st["resets"] = st.get("resets", 0) + ("x86 triple fault" in evidence)
-                    st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
-            log(f"  {arch.name} {opts.label} {k:7} {sc.name} run {i + 1}: "
-                f"{'pass' if ok else 'FAIL'} ({secs:.0f}s) {evidence[:150]}")
+                st["expected_seen"] = True
+                st["signature_runs"] = st.get("signature_runs", 0) + 1
+                st["resets"] = st.get("resets", 0) + ("x86 triple fault" in evidence)
+                st["first_fail"] = st["first_fail"] or f"run {i + 1}: {evidence}"
+        log(f"  {arch.name} {opts.label} {k:7} {sc.name} run {i + 1}: "
+            f"{'pass' if ok else 'FAIL'} ({secs:.0f}s) {evidence[:150]}")
+
+    rounds(list(images), attempt, wanted)
     for k, st in state.items():
         failed = st["failed"]
         rate = f"{failed}/{st['runs']} runs failed"
@@ -245,26 +223,27 @@ def run_scenario(arch, images, sc, opts, logdir):
             rate += f", {st['resets']} of them ended in an x86 triple fault)" if st.get("resets") else ")"
         if st["other_fail"]:
             # A failure that is not the one the scenario is about.
-            res, evidence = "fail", f"{rate}; unrelated failure, {st['other_fail']}"
+            res, evidence = Outcome.FAIL, f"{rate}; unrelated failure, {st['other_fail']}"
         elif failed:
-            res, evidence = "fail", f"{rate}; {st['first_fail']}"
+            res, evidence = Outcome.FAIL, f"{rate}; {st['first_fail']}"
         else:
-            res, evidence = "pass", f"{rate}; {st['last_ok']}"
+            res, evidence = Outcome.PASS, f"{rate}; {st['last_ok']}"
             for name, (minimum, why) in sc.require.items():
                 total = st["counters"].get(name, 0)
                 if total < minimum:
                     # Not the failure the scenario is about, on either kernel.
-                    res, evidence = "fail", f"{rate}, but {name}={total} over all runs: {why}"
+                    res, evidence = Outcome.FAIL, f"{rate}, but {name}={total} over all runs: {why}"
                     st["other_fail"] = evidence
                 else:
                     evidence += f" ({name}={total} over {st['runs']} runs)"
-        for counter, what, _ in KNOWN.values():
-            n = st["counters"].get(counter, 0)
+        for kn in hooks.KNOWN:
+            n = st["counters"].get(kn.counter, 0)
             if n:
-                evidence = f"{evidence} ({n} of the failed runs: {what}, see docs/lab.md)"
+                evidence = f"{evidence} ({n} of the failed runs: {kn.short}, see docs/lab.md)"
         results[k] = Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), res, evidence,
                             st["runs"], failed, st["logs"], bool(st["other_fail"]),
-                            known={c: st["counters"][c] for c, *_ in KNOWN.values() if st["counters"].get(c)})
+                            known={kn.counter: st["counters"][kn.counter] for kn in hooks.KNOWN
+                                   if st["counters"].get(kn.counter)})
     return results
 
 
@@ -320,7 +299,7 @@ def run_arch(arch, opts, selected):
             continue
         if sc.needs_tools and not all(v["tools"] for v in images.values()):
             for k in images:
-                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), "skip",
+                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), Outcome.SKIP,
                                   "Debian kexec-tools not available for this architecture"))
             continue
         t = time.monotonic()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from . import arch as archmod
 from . import parser, qemu
+from .verdict import Check, Expect
 
 REBOOTED = "reboot: Restarting system"
 POWERED_OFF = "reboot: Power down"
@@ -70,8 +71,8 @@ class Scenario:
     def expected(self, arch, kernel, base=None):
         by_base = self.expect_by_base.get(base, {})
         if kernel in by_base:
-            return by_base[kernel]
-        return self.expect_by_arch.get(arch, {}).get(kernel, self.expect[kernel])
+            return Expect(by_base[kernel])
+        return Expect(self.expect_by_arch.get(arch, {}).get(kernel, self.expect[kernel]))
 
 
 @dataclass
@@ -124,10 +125,10 @@ def check_kexec(run, sc):
     """Every generation boots with every CPU online; no splat, no hang."""
     err = _common(run, sc.gens) or _all_online(run)
     if err:
-        return False, err
+        return Check(False, err)
     if not run.log.generations[-1].done:
-        return False, f"last generation did not finish; last line: {run.log.last_line}"
-    return True, f"{sc.gens} kexec(s), {len(run.log.generations)} kernels booted with {run.smp}/{run.smp} CPUs online"
+        return Check(False, f"last generation did not finish; last line: {run.log.last_line}")
+    return Check(True, f"{sc.gens} kexec(s), {len(run.log.generations)} kernels booted with {run.smp}/{run.smp} CPUs online")
 
 
 def x86_reset(run):
@@ -146,21 +147,21 @@ def check_bsp_broadcast(run, sc):
     left_out = [g for g in run.log.generations[1:] if g.bsp_disabled]
     last = x86_reset(run)
     if last:
-        return False, f"x86 triple fault with the real BSP left out and halted (last line: {last[:80]})"
+        return Check(False, f"x86 triple fault with the real BSP left out and halted (last line: {last[:80]})")
     for g in left_out:
         line = next((l for l in g.lines if "IPI shorthand broadcast: enabled" in l), None)
         if line:
-            return False, (f"generation {g.index} left the real BSP out and broadcasts IPIs all the same: "
-                           f"{line.strip()}")
+            return Check(False, (f"generation {g.index} left the real BSP out and broadcasts IPIs all the same: "
+                           f"{line.strip()}"))
     if not left_out:
-        return False, "no kexec'd kernel left the real BSP out: the run proves nothing"
-    ok, ev = check_kexec(run, sc)
+        return Check(False, "no kexec'd kernel left the real BSP out: the run proves nothing")
+    ok, ev, _ = check_kexec(run, sc)
     if not ok:
-        return ok, ev
+        return Check(ok, ev)
     storm = next((m for m in run.log.generations[-1].lab if m.startswith("ipi storm:")), None)
     if not storm:
-        return False, "the last generation ran no IPI storm"
-    return True, f"{ev}; {storm}"
+        return Check(False, "the last generation ran no IPI storm")
+    return Check(True, f"{ev}; {storm}")
 
 
 def check_window(run, sc):
@@ -175,16 +176,16 @@ def check_window(run, sc):
     w = g.window()
     if w is None:
         err = _common(run, sc.gens)
-        return False, err or "no trace of migrate_to_reboot_cpu() in the log (kprobes missing?)", {}
+        return Check(False, err or "no trace of migrate_to_reboot_cpu() in the log (kprobes missing?)", {})
     ops, refused, end = w
     if ops:
-        return False, f"{len(ops)} hotplug operation(s) inside the window, first: {ops[0].line}", {}
-    ok, evidence = check_kexec(run, sc)
+        return Check(False, f"{len(ops)} hotplug operation(s) inside the window, first: {ops[0].line}", {})
+    ok, evidence, _ = check_kexec(run, sc)
     if not ok:
-        return False, evidence, {}
+        return Check(False, evidence, {})
     first = f", first: {refused[0].line}" if refused else ""
-    return True, (f"0 hotplug operations after migrate_to_reboot_cpu() until {end}; "
-                  f"{len(refused)} attempts refused with -EBUSY{first}"), {"refused": len(refused)}
+    return Check(True, (f"0 hotplug operations after migrate_to_reboot_cpu() until {end}; "
+                  f"{len(refused)} attempts refused with -EBUSY{first}"), {"refused": len(refused)})
 
 
 def check_eject(run, sc):
@@ -201,26 +202,26 @@ def check_eject(run, sc):
     except OSError:
         host = "no record of the host's request"
     if not re.search(r": sent;", host):
-        return False, f"no eject request sent: {host}", {}
+        return Check(False, f"no eject request sent: {host}", {})
     w = run.log.generations[0].window()
     if w is None:
         err = _common(run, sc.gens)
-        return False, f"{err or 'no trace of migrate_to_reboot_cpu() in the log (kprobes missing?)'}; host: {host}", {}
+        return Check(False, f"{err or 'no trace of migrate_to_reboot_cpu() in the log (kprobes missing?)'}; host: {host}", {})
     ops, refused, end = w
     if ops:
-        return False, f"{len(ops)} hotplug operation(s) inside the window, first: {ops[0].line}; host: {host}", {}
+        return Check(False, f"{len(ops)} hotplug operation(s) inside the window, first: {ops[0].line}; host: {host}", {})
     err = _common(run, sc.gens)
     if err:
-        return False, f"{err}; host: {host}", {}
+        return Check(False, f"{err}; host: {host}", {})
     removed = "vCPU removed: yes" in host
     for g in run.log.generations:
         n = len(parser.cpulist(g.boot.get("online"))) if g.boot else run.smp
         if n != run.smp and not (removed and n == run.smp - 1):
-            return False, f"generation {g.index} has CPUs {g.boot.get('online')} online, {run.smp} expected; host: {host}", {}
+            return Check(False, f"generation {g.index} has CPUs {g.boot.get('online')} online, {run.smp} expected; host: {host}", {})
     if not run.log.generations[-1].done:
-        return False, f"last generation did not finish; last line: {run.log.last_line}", {}
-    return True, (f"0 hotplug operations after migrate_to_reboot_cpu() until {end}; "
-                  f"{len(refused)} refused with -EBUSY; host: {host}"), {"refused": len(refused)}
+        return Check(False, f"last generation did not finish; last line: {run.log.last_line}", {})
+    return Check(True, (f"0 hotplug operations after migrate_to_reboot_cpu() until {end}; "
+                  f"{len(refused)} refused with -EBUSY; host: {host}"), {"refused": len(refused)})
 
 
 def chosen_cpu(g, rcpu):
@@ -265,30 +266,30 @@ REBOOT_CPU_ARCHES = tuple(a for a in archmod.available() if archmod.load(a).kexe
 
 def check_reboot_cpu(run, sc):
     """The new kernel is entered on the CPU migrate_to_reboot_cpu() chose."""
-    ok, evidence = check_kexec(run, sc)
+    ok, evidence, _ = check_kexec(run, sc)
     if not ok:
-        return False, evidence
+        return Check(False, evidence)
     g0, g1 = run.log.generations[0], run.log.generations[1]
     rcpu = int(sc.params.get("rcpu", sc.params.get("expect_rcpu", 0)))
     cpu = chosen_cpu(g0, rcpu)
     want = hw_id(g0, cpu, run.smp)
     if g1.hwid is None:
-        return False, "the new kernel did not report its boot CPU"
+        return Check(False, "the new kernel did not report its boot CPU")
     if g1.hwid != str(want):
-        return False, (f"migrate_to_reboot_cpu() chose CPU {cpu} (hw id {want}, reboot_cpu={rcpu}) "
-                       f"but the new kernel was entered on hw id {g1.hwid}")
-    return True, f"reboot_cpu={rcpu}, chosen CPU {cpu} (hw id {want}), new kernel entered on hw id {g1.hwid}"
+        return Check(False, (f"migrate_to_reboot_cpu() chose CPU {cpu} (hw id {want}, reboot_cpu={rcpu}) "
+                       f"but the new kernel was entered on hw id {g1.hwid}"))
+    return Check(True, f"reboot_cpu={rcpu}, chosen CPU {cpu} (hw id {want}), new kernel entered on hw id {g1.hwid}")
 
 
 def _ended_with(message):
     def check(run, sc):
         err = _common(run, 0)
         if err:
-            return False, err
+            return Check(False, err)
         for line in run.log.text.splitlines():
             if message in line:
-                return True, line.strip()
-        return False, f"no '{message}'; last line: {run.log.last_line}"
+                return Check(True, line.strip())
+        return Check(False, f"no '{message}'; last line: {run.log.last_line}")
     check.__doc__ = f"The VM ends with '{message}', no splat."
     return check
 
@@ -298,7 +299,7 @@ def check_offline_then_kexec(run, sc):
     g0 = run.log.generations[0] if run.log.generations else None
     for line in (g0.lab if g0 else []):
         if line.startswith("offline cpu") and not line.endswith(": ok"):
-            return False, line
+            return Check(False, line)
     return check_kexec(run, sc)
 
 
@@ -306,42 +307,42 @@ def check_hk_refused(run, sc):
     """The last housekeeping CPU is refused with EBUSY; no splat, the guest ends."""
     err = _common(run, 0)
     if err:
-        return False, err
+        return Check(False, err)
     g0 = run.log.generations[0]
     want = f"offline cpu{sc.params['offline']}: Device or resource busy"
     if want not in g0.lab:
-        return False, f"no '{want}'"
+        return Check(False, f"no '{want}'")
     if not g0.done:
-        return False, f"the guest did not finish; last line: {run.log.last_line}"
-    return True, want
+        return Check(False, f"the guest did not finish; last line: {run.log.last_line}")
+    return Check(True, want)
 
 
 def check_sysfs(run, sc):
     """Every invalid write to /sys/kernel/reboot/cpu fails and changes nothing."""
     err = _common(run, 0)
     if err:
-        return False, err
+        return Check(False, err)
     writes = [l for l in run.log.generations[0].lab if l.startswith("sysfs write")]
     if len(writes) < 6:
-        return False, f"only {len(writes)} sysfs writes reported"
+        return Check(False, f"only {len(writes)} sysfs writes reported")
     for w in writes:
         before, _, after = w.rpartition(" value ")[2].partition("->")
         if "accepted" in w or before != after:
-            return False, f"invalid write not rejected: {w}"
-    return True, f"{len(writes)} invalid writes rejected, value unchanged; e.g. {writes[-1]}"
+            return Check(False, f"invalid write not rejected: {w}")
+    return Check(True, f"{len(writes)} invalid writes rejected, value unchanged; e.g. {writes[-1]}")
 
 
 def check_bad_reboot_s(run, sc):
     """reboot=s<out of range> is ignored with a message, reboot_cpu stays 0."""
-    ok, evidence = check_kexec(run, sc)
+    ok, evidence, _ = check_kexec(run, sc)
     if not ok:
-        return False, evidence
+        return Check(False, evidence)
     msg = [l.strip() for l in run.log.generations[0].lines if "Ignoring the CPU number" in l]
     if not msg:
-        return False, "no 'Ignoring the CPU number in reboot= option' message"
+        return Check(False, "no 'Ignoring the CPU number in reboot= option' message")
     if run.log.generations[0].boot.get("reboot_cpu") != "0":
-        return False, f"reboot_cpu is {run.log.generations[0].boot.get('reboot_cpu')}, not 0"
-    return True, msg[0]
+        return Check(False, f"reboot_cpu is {run.log.generations[0].boot.get('reboot_cpu')}, not 0")
+    return Check(True, msg[0])
 
 
 _STOPPED = re.compile(r"Failed to offline CPU(\d+): (?:(\S+) failed with )?(-?\w+)$")
@@ -359,22 +360,22 @@ def check_kexec_stopped(run, sc):
     log = run.log
     other = [(g, l) for g, l in log.splats if not _STOPPED.search(l) and KEXEC_PANIC not in l]
     if other:
-        return False, f"splat in generation {other[0][0]}: {other[0][1]}"
+        return Check(False, f"splat in generation {other[0][0]}: {other[0][1]}")
     if run.timed_out:
-        return False, f"timeout after {run.secs:.0f}s; last line: {log.last_line}"
+        return Check(False, f"timeout after {run.secs:.0f}s; last line: {log.last_line}")
     lines = [l.strip() for l in log.text.splitlines() if _STOPPED.search(l.strip())]
     if len(lines) != 1:
-        return False, f"{len(lines)} 'Failed to offline CPU' lines, 1 expected; last line: {log.last_line}"
+        return Check(False, f"{len(lines)} 'Failed to offline CPU' lines, 1 expected; last line: {log.last_line}")
     m = _STOPPED.search(lines[0])
     want_cpu = sc.params.get("stop_cpu", sc.params.get("fail_cpu"))
     want_state = sc.params.get("stop_state", sc.params.get("fail_state"))
     if m.group(1) != want_cpu or (m.group(2) or "") != (want_state or ""):
-        return False, f"wrong CPU or state named (CPU{want_cpu} {want_state or 'no state'} expected): {lines[0]}"
+        return Check(False, f"wrong CPU or state named (CPU{want_cpu} {want_state or 'no state'} expected): {lines[0]}")
     if not any(KEXEC_PANIC in l for l in log.text.splitlines()):
-        return False, f"no '{KEXEC_PANIC}'; last line: {log.last_line}"
+        return Check(False, f"no '{KEXEC_PANIC}'; last line: {log.last_line}")
     if len([g for g in log.generations if g.boot]) != 1:
-        return False, "a second kernel booted with a CPU that never went offline"
-    return True, lines[0]
+        return Check(False, "a second kernel booted with a CPU that never went offline")
+    return Check(True, lines[0])
 
 
 def check_kexec_stopped_in(state):
@@ -393,7 +394,7 @@ def teardown_scenarios(smp):
     parks every CPU in kexec_smp_wait()).
     """
     last = smp - 1
-    hp = ("arm", "arm64", "riscv64")
+    hp = archmod.names_with("kexec_teardown", "hotplug")
     refused = "Failed to offline CPU"
     # v6 (7.3, and its 6.12 and 6.1 backports) leaves these refusals in
     # place: the kexec stops with the CPU named and a panic instead of
@@ -465,7 +466,7 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  # x86: a kexec'd kernel that left the real BSP halted
                  # sometimes ends in a triple fault early in its boot, base
                  # and patched alike; such a run fails, and its evidence
-                 # says it was that reset (runner.KNOWN).
+                 # says it was that reset (hooks.KNOWN).
                  gens=gens, iterations=iterations, expect={"base": "any", "patched": "pass"}),
         Scenario("window", "hotplug operations between migrate_to_reboot_cpu() and the teardown "
                  "(storm on CPUs 2-N plus an RT prober on reboot CPU 1)",
@@ -611,9 +612,9 @@ def check_selftest(ktap, sc):
     bail = re.findall(r"^Bail out!.*$", ktap, re.M)
     totals = re.search(r"^# Totals: .*$", ktap, re.M)
     if bail or not plan:
-        return False, (bail[0] if bail else "no KTAP plan in the selftest output")
+        return Check(False, (bail[0] if bail else "no KTAP plan in the selftest output"))
     if plan.group(1) == "0":
-        return False, "selftest skipped: " + ktap.strip().splitlines()[-1]
+        return Check(False, "selftest skipped: " + ktap.strip().splitlines()[-1])
     if bad:
         lines = ktap.splitlines()
         total = f" ({totals.group(0)[2:]})" if totals else ""
@@ -622,7 +623,7 @@ def check_selftest(ktap, sc):
         for b in bad:
             i = lines.index(b)
             if "no CPU hotplug operation after" in b and i and re.match(r"# \[.*_start: \(", lines[i - 1]):
-                return False, f"operation inside the window: {lines[i - 1][2:].strip()} [{b}]{total}"
+                return Check(False, f"operation inside the window: {lines[i - 1][2:].strip()} [{b}]{total}")
         # Any other failure: the first test that failed and what the test
         # printed about it (for a broken chain, the console's last line).
         i = lines.index(bad[0])
@@ -630,10 +631,10 @@ def check_selftest(ktap, sc):
         while j and lines[j - 1].startswith("# ") and not lines[j - 1].startswith("# KEXEC_HOTPLUG: gen="):
             j -= 1
         why = "; ".join(x[2:].strip() for x in lines[j:i])
-        return False, f"{bad[0]}{': ' + why if why else ''}{total}"
+        return Check(False, f"{bad[0]}{': ' + why if why else ''}{total}")
     if len(oks) != int(plan.group(1)):
-        return False, f"{len(oks)} of {plan.group(1)} tests reported"
-    return True, totals.group(0)[2:] if totals else f"{len(oks)} ok"
+        return Check(False, f"{len(oks)} of {plan.group(1)} tests reported")
+    return Check(True, totals.group(0)[2:] if totals else f"{len(oks)} ok")
 
 
 def select(names, fix=None, **kw):

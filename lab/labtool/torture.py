@@ -30,7 +30,7 @@ def check_session(run, sc, kname="rfc"):
     The teardown check applies to the rfc kernel only: base and patched take
     the CPUs down through smp_shutdown_nonboot_cpus() by design.
     """
-    ok, evidence = scenarios.check_kexec(run, sc)
+    ok, evidence, _ = scenarios.check_kexec(run, sc)
     n = kexecs_done(run)
     if not ok:
         return False, evidence, n
@@ -72,18 +72,15 @@ def session(arch, img, t, smp, gens, cmdline, icount, outdir, base=None):
     arch's .conf)."""
     sc = scenarios.select(["kexec-storm"], iterations=1, gens=gens, smp=smp)[0]
     logfile = os.path.join(outdir, f"{arch.name}-{t.kname}-smp{smp}-{t.sessions}.log")
-    text, secs, timed_out = qemu.boot(arch, img["image"], img["initrd"], smp,
-                                      qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline)
-                                                                  if x), base),
-                                      logfile, runner.timeout_for(sc), icount=icount)
-    run = scenarios.Run(parser.parse(text), timed_out, secs, logfile, smp)
+    append = qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline) if x), base)
+    run = runner.boot(arch, img, smp, append, logfile, runner.timeout_for(sc), icount=icount)
     ok, evidence, n = check_session(run, sc, t.kname)
     evidence += runner.snapshot_note(arch, img, logfile)
     t.sessions += 1
     t.done += n
     t.kernels += len([x for x in run.log.generations if x.boot])
     t.ops += storm_ops(run)
-    log(f"torture {arch.name} {t.kname} smp={smp} session {t.sessions}: {evidence} ({fmt_secs(secs)})")
+    log(f"torture {arch.name} {t.kname} smp={smp} session {t.sessions}: {evidence} ({fmt_secs(run.secs)})")
     if not ok:
         t.failed = (t.sessions, logfile, evidence)
 
@@ -107,15 +104,19 @@ def main(arch, base, smp, kexecs, gens, minutes, knames=("rfc",), cmdline="", ic
     start = time.monotonic()
     tallies = [Tally(k) for k in knames]
     log(f"torture {arch.name} {','.join(knames)} smp={smp}: {mode(icount)}")
-    while True:
-        todo = [t for t in tallies if not t.failed and t.done < kexecs]
-        if not todo:
-            break
+    budget = {"used": False}
+
+    def wanted(t, i):
+        if t.failed or t.done >= kexecs:
+            return False
         if minutes and time.monotonic() - start > minutes * 60:
-            log(f"torture: time budget of {minutes} min used up")
-            break
-        for t in todo:
-            session(arch, images[t.kname], t, smp, min(gens, kexecs - t.done), cmdline, icount, outdir, base)
+            if not budget["used"]:
+                log(f"torture: time budget of {minutes} min used up")
+            budget["used"] = True
+        return not budget["used"]
+
+    runner.rounds(tallies, lambda t, i: session(arch, images[t.kname], t, smp, min(gens, kexecs - t.done),
+                                                 cmdline, icount, outdir, base), wanted)
     wall = fmt_secs(time.monotonic() - start)
     extra = f", extra kernel parameters: {cmdline}" if cmdline else ""
     rc = 0

@@ -127,14 +127,14 @@ class Window(unittest.TestCase):
 
 class Failures(unittest.TestCase):
     def test_clean_kexec_passes(self):
-        ok, ev = scenarios.check_kexec(run_of(load("x86_64-base-offline-before-kexec.log")),
+        ok, ev, _ = scenarios.check_kexec(run_of(load("x86_64-base-offline-before-kexec.log")),
                                        scenario("offline-before-kexec"))
         self.assertTrue(ok, ev)
 
     def test_truncated_log_fails_with_last_line(self):
         text = load("x86_64-base-offline-before-kexec.log")
         text = text[:text.index("\n", text.index("kexec_core: Starting new kernel"))]
-        ok, ev = scenarios.check_kexec(run_of(text, timed_out=True), scenario("offline-before-kexec"))
+        ok, ev, _ = scenarios.check_kexec(run_of(text, timed_out=True), scenario("offline-before-kexec"))
         self.assertFalse(ok)
         self.assertIn("timeout", ev)
         self.assertIn("Starting new kernel", ev)
@@ -153,7 +153,7 @@ class Failures(unittest.TestCase):
                       "process 1 (init) no longer affine to cpu1",
                       "Failed to offline CPU3 - error=-16"):
             text = base.replace("LAB: done gen=1", f"[    2.0] {splat}\nLAB: done gen=1")
-            ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+            ok, ev, _ = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
             self.assertFalse(ok, splat)
             self.assertIn(splat.split()[0], ev)
 
@@ -197,14 +197,14 @@ class Failures(unittest.TestCase):
     def test_missing_cpu_in_new_kernel_fails(self):
         text = load("x86_64-base-offline-before-kexec.log").replace(
             "LAB: boot gen=1 cpu=0 online=0-3", "LAB: boot gen=1 cpu=0 online=0-2")
-        ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+        ok, ev, _ = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
         self.assertFalse(ok)
         self.assertIn("0-2 online", ev)
 
     def test_guest_error_fails(self):
         text = load("x86_64-base-offline-before-kexec.log").replace(
             "LAB: loaded gen=1", "LAB: error: kexec_file_load: Invalid argument\nLAB: loaded gen=1")
-        ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+        ok, ev, _ = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
         self.assertFalse(ok)
         self.assertIn("kexec_file_load", ev)
 
@@ -218,7 +218,7 @@ class RebootCpu(unittest.TestCase):
         log = parser.parse(text)
         self.assertEqual([g.boot["gen"] for g in log.generations], ["0", "1"])
         self.assertEqual(scenarios.chosen_cpu(log.generations[0], 3), 0)
-        ok, ev = scenarios.check_reboot_cpu(run_of(text), scenario("reboot-cpu-sysfs"))
+        ok, ev, _ = scenarios.check_reboot_cpu(run_of(text), scenario("reboot-cpu-sysfs"))
         self.assertTrue(ok, ev)
         self.assertIn("chosen CPU 0", ev)
 
@@ -239,25 +239,25 @@ class Selftest(unittest.TestCase):
     """check_selftest() on the KTAP output of vmtest_hotplug.sh."""
 
     def test_recorded_pass_with_a_skip(self):
-        ok, ev = scenarios.check_selftest(load("selftest-x86_64-patched.ktap"), scenario("selftest"))
+        ok, ev, _ = scenarios.check_selftest(load("selftest-x86_64-patched.ktap"), scenario("selftest"))
         self.assertTrue(ok, ev)
         self.assertIn("pass:4", ev)
 
     def test_not_ok_fails_with_its_line(self):
         text = load("selftest-x86_64-patched.ktap").replace(
             "ok 3 no CPU hotplug", "not ok 3 no CPU hotplug")
-        ok, ev = scenarios.check_selftest(text, scenario("selftest"))
+        ok, ev, _ = scenarios.check_selftest(text, scenario("selftest"))
         self.assertFalse(ok)
         self.assertIn("not ok 3", ev)
 
     def test_mainline_pass(self):
-        ok, ev = scenarios.check_selftest(load("selftest-x86_64-7.3-patched.ktap"), scenario("selftest"))
+        ok, ev, _ = scenarios.check_selftest(load("selftest-x86_64-7.3-patched.ktap"), scenario("selftest"))
         self.assertTrue(ok, ev)
         self.assertIn("pass:5 fail:0", ev)
 
     def test_operation_in_the_window_is_the_signature(self):
         sc = scenario("selftest")
-        ok, ev = scenarios.check_selftest(load("selftest-x86_64-7.3-base.ktap"), sc)
+        ok, ev, _ = scenarios.check_selftest(load("selftest-x86_64-7.3-base.ktap"), sc)
         self.assertFalse(ok)
         self.assertIn(sc.fail_signature, ev)
         self.assertTrue(ev.startswith("operation inside the window: [    7.795812] down_start: "), ev)
@@ -270,14 +270,14 @@ class Selftest(unittest.TestCase):
         text = load("selftest-x86_64-7.3-base.ktap").replace(
             "# [    7.795812] down_start: (_cpu_down+0x0/0x17d) cpu=2\n",
             "# no trace of the CPU hotplug operations or of 4 kexecs\n")
-        ok, ev = scenarios.check_selftest(text, sc)
+        ok, ev, _ = scenarios.check_selftest(text, sc)
         self.assertFalse(ok)
         self.assertNotIn(sc.fail_signature, ev)
         self.assertTrue(ev.startswith("not ok 1 kexec chain completed: 4 kexecs expected; "
                                       "last line: [    9.873704] jump: "), ev)
 
     def test_skip_all_is_not_a_pass(self):
-        ok, ev = scenarios.check_selftest("TAP version 13\n1..0 # SKIP qemu-system-x86_64 not found\n",
+        ok, ev, _ = scenarios.check_selftest("TAP version 13\n1..0 # SKIP qemu-system-x86_64 not found\n",
                                           scenario("selftest"))
         self.assertFalse(ok)
         self.assertIn("not found", ev)
@@ -285,11 +285,11 @@ class Selftest(unittest.TestCase):
     def test_truncated_output_fails(self):
         text = load("selftest-x86_64-patched.ktap")
         text = text[:text.index("ok 2 ")]
-        ok, ev = scenarios.check_selftest(text, scenario("selftest"))
+        ok, ev, _ = scenarios.check_selftest(text, scenario("selftest"))
         self.assertFalse(ok)
 
     def test_bail_out_fails(self):
-        ok, ev = scenarios.check_selftest("TAP version 13\nBail out!  cannot build hotplug_init.c\n",
+        ok, ev, _ = scenarios.check_selftest("TAP version 13\nBail out!  cannot build hotplug_init.c\n",
                                           scenario("selftest"))
         self.assertFalse(ok)
         self.assertIn("Bail out", ev)
@@ -306,29 +306,29 @@ class TeardownFailure(unittest.TestCase):
                                              scenario("teardown-fail"))
 
     def test_patched_panic_passes_with_its_line(self):
-        ok, ev = self.check(load(self.LOG))
+        ok, ev, _ = self.check(load(self.LOG))
         self.assertTrue(ok, ev)
         self.assertIn("Failed to offline CPU2: sched:active failed with -11", ev)
 
     def test_base_bug_fails(self):
-        ok, ev = self.check(load("arm64-base-teardown-fail.log"))
+        ok, ev, _ = self.check(load("arm64-base-teardown-fail.log"))
         self.assertFalse(ok)
         self.assertIn("Failed to offline CPU2", ev)
 
     def test_wrong_cpu_fails(self):
         text = load(self.LOG).replace("offline CPU2:", "offline CPU3:")
-        ok, ev = self.check(text)
+        ok, ev, _ = self.check(text)
         self.assertFalse(ok)
         self.assertIn("wrong CPU or state", ev)
 
     def test_no_panic_fails(self):
         text = "\n".join(l for l in load(self.LOG).splitlines() if scenarios.KEXEC_PANIC not in l)
-        ok, ev = self.check(text)
+        ok, ev, _ = self.check(text)
         self.assertFalse(ok)
         self.assertIn("no 'Kernel panic", ev)
 
     def test_hang_after_the_error_fails(self):
-        ok, ev = self.check(load(self.LOG), timed_out=True)
+        ok, ev, _ = self.check(load(self.LOG), timed_out=True)
         self.assertFalse(ok)
         self.assertIn("timeout", ev)
 
@@ -346,13 +346,13 @@ class Ppc64le(unittest.TestCase):
         self.assertEqual([g.boot["gen"] for g in log.generations], ["0", "1"])
 
     def test_offline_before_kexec_passes(self):
-        ok, ev = scenarios.check_kexec(run_of(load(self.LOG)), scenario("offline-before-kexec"))
+        ok, ev, _ = scenarios.check_kexec(run_of(load(self.LOG)), scenario("offline-before-kexec"))
         self.assertTrue(ok, ev)
         self.assertIn("2 kernels booted with 4/4", ev)
 
     def test_stuck_processor_fails(self):
         text = load(self.LOG).replace("LAB: done gen=1", "[    1.5] Processor 2 is stuck.\nLAB: done gen=1")
-        ok, ev = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
+        ok, ev, _ = scenarios.check_kexec(run_of(text), scenario("offline-before-kexec"))
         self.assertFalse(ok)
         self.assertIn("Processor 2 is stuck", ev)
 

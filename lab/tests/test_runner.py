@@ -219,12 +219,12 @@ class BspBroadcast(unittest.TestCase):
             log = os.path.join(d, "x.log")
             with open(log + ".qemu", "w") as f:
                 f.write("Triple fault\n")
-            ok, ev = self.check(x86_silent_reset()[1], log)
+            ok, ev, _ = self.check(x86_silent_reset()[1], log)
         self.assertFalse(ok)
         self.assertTrue(ev.startswith("x86 triple fault with the real BSP left out and halted"), ev)
 
     def test_base_broadcasts(self):
-        ok, ev = self.check(load("x86_64-bsp-disabled.log"))
+        ok, ev, _ = self.check(load("x86_64-bsp-disabled.log"))
         self.assertFalse(ok)
         self.assertIn("generation 1 left the real BSP out and broadcasts IPIs all the same", ev)
         self.assertIn("real BSP", ev)
@@ -239,17 +239,17 @@ class BspBroadcast(unittest.TestCase):
         return text
 
     def test_fixed_passes(self):
-        ok, ev = self.check(self.fixed())
+        ok, ev, _ = self.check(self.fixed())
         self.assertTrue(ok, ev)
         self.assertIn("ipi storm: 3135 unmaps", ev)
 
     def test_no_storm_proves_nothing(self):
-        ok, ev = self.check(self.fixed(storm=False))
+        ok, ev, _ = self.check(self.fixed(storm=False))
         self.assertFalse(ok)
         self.assertIn("no IPI storm", ev)
 
     def test_bsp_not_left_out_proves_nothing(self):
-        ok, ev = self.check(self.fixed().replace("Crash kernel detected. Disabling real BSP", "Crash kernel"))
+        ok, ev, _ = self.check(self.fixed().replace("Crash kernel detected. Disabling real BSP", "Crash kernel"))
         self.assertFalse(ok)
         self.assertIn("proves nothing", ev)
 
@@ -389,9 +389,6 @@ class Mips64elNotBooted(unittest.TestCase):
         self.assertIn("not booted in the lab", str(cm.exception))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class OptIn(unittest.TestCase):
     def test_open_investigations_run_only_when_named(self):
@@ -408,3 +405,78 @@ class OptIn(unittest.TestCase):
             ok, ev, _ = scenarios.check_eject(run, scenarios.select(["vcpu-eject"])[0])
         self.assertFalse(ok)
         self.assertIn("no eject request sent", ev)
+
+
+class Rounds(unittest.TestCase):
+    """The one loop of run, bench and torture."""
+
+    def test_kernels_take_turns_until_none_is_wanted(self):
+        seen = []
+        n = runner.rounds(["base", "patched"], lambda k, i: seen.append((k, i)),
+                          lambda k, i: i < (3 if k == "base" else 1))
+        self.assertEqual(seen, [("base", 0), ("patched", 0), ("base", 1), ("base", 2)])
+        self.assertEqual(n, 3)
+
+    def test_wanted_is_asked_before_the_round(self):
+        done = set()
+        seen = []
+
+        def attempt(k, i):
+            seen.append(k)
+            done.add("patched")         # must not drop patched from this round
+        runner.rounds(["base", "patched"], attempt, lambda k, i: i == 0 and k not in done)
+        self.assertEqual(seen, ["base", "patched"])
+
+
+class Types(unittest.TestCase):
+    """Typed expectations, outcomes and verdicts; strings in results.json."""
+
+    def test_results_json_round_trip(self):
+        from labtool.verdict import Expect, Outcome, Verdict
+        r = runner.Result("x86_64", "7.3", "base", "window", "fail", "fail", "e")
+        self.assertIs(r.expected, Expect.FAIL)
+        self.assertIs(r.result, Outcome.FAIL)
+        self.assertIs(r.verdict, Verdict.OK)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "results.json")
+            runner.save([r], path)
+            with open(path) as f:
+                self.assertEqual(json.load(f)["results"][0]["expected"], "fail")
+            _, (back,) = runner.load(path)
+        self.assertIs(back.result, Outcome.FAIL)
+        self.assertIs(back.verdict, Verdict.OK)
+
+    def test_verdicts(self):
+        from labtool.verdict import Verdict
+        v = [runner.Result("a", "b", "k", "s", e, r, "").verdict
+             for e, r in (("pass", "pass"), ("pass", "fail"), ("any", "fail"), ("fail", "skip"))]
+        self.assertEqual(v, [Verdict.OK, Verdict.MISMATCH, Verdict.INFO, Verdict.SKIP])
+        r = runner.Result("a", "b", "k", "s", "fail", "fail", "", unrelated_failure=True)
+        self.assertIs(r.verdict, Verdict.MISMATCH)
+
+    def test_an_unknown_string_is_refused(self):
+        with self.assertRaises(ValueError):
+            runner.Result("a", "b", "k", "s", "maybe", "pass", "")
+
+
+class Hooks(unittest.TestCase):
+    """Arch knowledge: data in lab/arch/*.conf, code in hooks.py."""
+
+    def test_known_failures_belong_to_their_arch(self):
+        from labtool import hooks
+        from labtool import parser
+        stuck = scenarios.Run(parser.parse("[    1.000000] Processor 1 is stuck.\n"), False, 1.0, "x.log", 4)
+        note = " [vCPUs then: CPU#2 kexec_wait+0x10]"
+        self.assertEqual(hooks.known_failure(SimpleNamespace(name="ppc64le"), stuck, "x.log", note)[0].kind, "race")
+        self.assertIsNone(hooks.known_failure(SimpleNamespace(name="x86_64"), stuck, "x.log", note))
+
+    def test_arch_lists_come_from_the_conf_files(self):
+        from labtool import arch as archmod, bench
+        self.assertEqual(bench.RFC_ARCHES, ("arm64", "riscv64"))
+        self.assertEqual(archmod.names_with("kexec_teardown", "hotplug"), ("arm", "arm64", "riscv64"))
+        sc = next(s for s in scenarios.all_scenarios() if s.name == "teardown-fail")
+        self.assertEqual(sc.arches, ("arm", "arm64", "riscv64"))
+
+
+if __name__ == "__main__":
+    unittest.main()
