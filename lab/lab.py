@@ -224,7 +224,8 @@ def main(argv=None):
                                      "markers) this run replaces")
     rp.set_defaults(func=cmd_report)
     ls = sub.add_parser("list", help="the scenarios and the architectures")
-    ls.add_argument("what", nargs="?", default="all", choices=("scenarios", "arches", "all"))
+    ls.add_argument("what", nargs="?", default="all", choices=("scenarios", "arches", "all"),
+                    help="what to list (default: both)")
     ls.set_defaults(func=cmd_list)
     pa = sub.add_parser("parse", help="parse a saved console log: generations, window, splats; "
                                       "with --scenario, that scenario's verdict on it")
