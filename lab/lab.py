@@ -2,6 +2,8 @@
 """The lab's command line: build, boot, compare.
 
   lab.py run   [--arch x86_64,arm64] [--base 7.3] [--scenarios a,b] [--qemu backports] ...
+  lab.py build [--arch x86_64] [--base 7.3]
+  lab.py boot  [--arch x86_64] [--base 7.3] [--kernel patched] [--scenario NAME | --action kexec] ...
   lab.py report [--results build/report/results.json] [--name NAME] [--readme README.md]
   lab.py list  [scenarios|arches]
   lab.py parse LOG [--scenario NAME]
@@ -85,6 +87,60 @@ def cmd_run(a):
     return 1 if report.counts(results)[1] else 0
 
 
+def _opts(base):
+    return argparse.Namespace(base=base, label=base, tree=None, kconfig=None, fix=None)
+
+
+def cmd_build(a):
+    """Build (or reuse) the base and patched kernels and their initramfs."""
+    for b, ar, _ in pairs(a):
+        runner.check_bootable(ar)
+        for k, img in runner.prepare(ar, _opts(b)).items():
+            print(f"{ar.name} {b} {k}: {img['image']}, initramfs {img['initrd']}")
+    return 0
+
+
+def cmd_boot(a):
+    """One guest by hand: a built kernel (made if needed) with the lab's
+    init, doing --action, or what --scenario's guest does; the console log
+    is kept and read as cmd_parse reads it."""
+    ar = archmod.load(a.arch)
+    if a.base not in kernel.BASES:
+        raise LabError(f"unknown base '{a.base}'; supported: {', '.join(kernel.BASES)}")
+    runner.check_bootable(ar)
+    kw, extra = {}, ""
+    if a.scenario:
+        sc = scenarios.select([a.scenario], gens=a.gens, smp=a.smp)[0]
+        params, extra = scenarios.guest_params(sc), sc.append
+        kw = {"topology": sc.topology, "dtb_fix": sc.dtb_fix}
+    else:
+        params = f"lab.action={a.action} lab.gens={a.gens}"
+    img = runner.prepare(ar, _opts(a.base))[a.kernel]
+    logfile = os.path.join(BUILD, "boot", f"{ar.name}-{a.base}-{a.kernel}.log")
+    os.makedirs(os.path.dirname(logfile), exist_ok=True)
+    append = qemu.cmdline(ar, " ".join(x for x in (params, extra, a.cmdline) if x), a.base)
+    log(f"booting {ar.name} {a.base} {a.kernel} with {a.smp} vCPUs: {append}")
+    run = runner.boot(ar, img, a.smp, append, logfile, a.timeout, **kw)
+    print(f"console log: {logfile} ({fmt_secs(run.secs)}{', timed out' if run.timed_out else ''})")
+    return show(run.log, a.scenario and sc, logfile, a.base, a.smp, run.timed_out, run.secs)
+
+
+def show(lg, sc, logfile, base, smp, timed_out=False, secs=0):
+    """Print what the lab sees in a parsed log, and sc's verdict on it."""
+    for g in lg.generations:
+        w = g.window()
+        print(f"generation {g.index}: {len(g.lines)} lines, {len(g.events)} lab events, "
+              + (f"{len(w[0])} hotplug operation(s) in the window (until {w[2]})" if w
+                 else "no reboot path traced"))
+    for _, line in lg.splats:
+        print(f"splat: {line.strip()}")
+    if sc:
+        ok, evidence, _ = sc.check_for(base)(scenarios.Run(lg, timed_out, secs, logfile, smp), sc)
+        print(f"{sc.name} on this log: {'pass' if ok else 'fail'}: {evidence}")
+        return 0 if ok else 1
+    return 1 if lg.splats or timed_out else 0
+
+
 def cmd_report(a):
     """docs/results/NAME.md from a run's results.json, and the README's
     headline table from the same run."""
@@ -138,19 +194,7 @@ def cmd_parse(a):
     from labtool import parser
     with open(a.log, errors="replace") as f:
         text = f.read()
-    lg = parser.parse(text)
-    for g in lg.generations:
-        w = g.window()
-        print(f"generation {g.index}: {len(g.lines)} lines, {len(g.events)} lab events, "
-              f"{len(w)} hotplug operation(s) in the window")
-    for _, line in lg.splats:
-        print(f"splat: {line.strip()}")
-    if a.scenario:
-        sc = scenarios.select([a.scenario])[0]
-        ok, evidence, *_ = sc.check_for(a.base)(scenarios.Run(lg, False, 0, a.log, a.smp), sc)
-        print(f"{sc.name} on this log: {'pass' if ok else 'fail'}: {evidence}")
-        return 0 if ok else 1
-    return 1 if lg.splats else 0
+    return show(parser.parse(text), a.scenario and scenarios.select([a.scenario])[0], a.log, a.base, a.smp)
 
 
 def cmd_bench(a):
@@ -212,6 +256,23 @@ def main(argv=None):
                                  "the base plus that fix, and the scenarios are the ones that show it")
     r.add_argument("--command", help="how the run was started, for the report (make passes its target)")
     r.set_defaults(func=cmd_run)
+    bu = sub.add_parser("build", help="build (or reuse) the base and patched kernels and their initramfs")
+    bu.add_argument("--arch", default="x86_64", help="architectures, comma-separated")
+    bu.add_argument("--base", default=kernel.SERIES_BASE, help=f"bases, comma-separated: {', '.join(kernel.BASES)}")
+    bu.set_defaults(func=cmd_build, runs="")
+    bo = sub.add_parser("boot", help="boot one kernel by hand with the lab's guest; keeps and reads its "
+                                     "console log (build/boot/)")
+    bo.add_argument("--arch", default="x86_64", help="the architecture")
+    bo.add_argument("--base", default=kernel.SERIES_BASE, help="the base")
+    bo.add_argument("--kernel", default="patched", choices=kernel.KERNELS, help="which kernel")
+    bo.add_argument("--scenario", help="do what this scenario's guest does, and check it")
+    bo.add_argument("--action", default="kexec", help="without --scenario: the guest's action "
+                    "(kexec, reboot, poweroff, ...)")
+    bo.add_argument("--gens", type=int, default=1, help="kexecs in a chain")
+    bo.add_argument("--smp", type=int, default=4, help="vCPUs")
+    bo.add_argument("--cmdline", default="", help="extra kernel parameters")
+    bo.add_argument("--timeout", type=int, default=300, help="seconds before QEMU is stopped")
+    bo.set_defaults(func=cmd_boot)
     rp = sub.add_parser("report", help="write docs/results/NAME.md and the README's headline table "
                                        "from a run's results.json")
     rp.add_argument("--results", default=os.path.join(BUILD, "report", "results.json"),
@@ -257,7 +318,7 @@ def main(argv=None):
     o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
-    for sp in (r, b, o):
+    for sp in (r, b, o, bu, bo):
         sp.add_argument("--qemu", default=qemu.chosen(), choices=qemu.QEMUS,
                         help="the QEMU to run: Debian 12's (system) or bookworm-backports' QEMU 10 with "
                              "its firmware, unpacked by scripts/fetch-qemu.sh (backports); default: "
@@ -267,7 +328,7 @@ def main(argv=None):
         p.error(f"--kernel {a.kernel!r}: rfc, patched or base, comma-separated")
     if a.cmd == "torture" and a.icount not in ("off", "arch") and not a.icount.isdigit():
         p.error(f"--icount {a.icount!r}: a shift from 0 to 10, 'off' or 'arch'")
-    if a.cmd == "run" and not 1 <= a.smp <= 16:
+    if a.cmd in ("run", "boot") and not 1 <= a.smp <= 16:
         p.error("--smp must be between 1 and 16")
     try:
         if hasattr(a, "qemu"):

@@ -275,7 +275,8 @@ def image_set(arch, d):
             "config": os.path.join(d, "config")}
 
 
-def run_arch(arch, opts, selected):
+def check_bootable(arch):
+    """Refuse an arch the lab does not boot, or not with the chosen QEMU."""
     if getattr(arch, "not_booted", ""):
         # The kernels are compiled per patch by 'make static'; QEMU cannot
         # run what the scenarios need on this arch (the .conf says why).
@@ -283,6 +284,10 @@ def run_arch(arch, opts, selected):
     if getattr(arch, "qemu_needs", "") and qemu.chosen() != arch.qemu_needs:
         raise LabError(f"{arch.name} needs QEMU={arch.qemu_needs} (lab/arch/{arch.name}.conf says why); "
                        f"this run uses QEMU={qemu.chosen()}")
+
+
+def run_arch(arch, opts, selected):
+    check_bootable(arch)
     logdir = os.path.join(BUILD, "report", "logs")
     os.makedirs(logdir, exist_ok=True)
     start = time.monotonic()

@@ -478,5 +478,63 @@ class Hooks(unittest.TestCase):
         self.assertEqual(sc.arches, ("arm", "arm64", "riscv64"))
 
 
+
+class BootByHand(unittest.TestCase):
+    """lab.py boot: one guest, its log kept and read; lab.py parse."""
+
+    def boot(self, argv, text, timed_out=False):
+        import lab
+        seen = {}
+
+        def qboot(arch, image, initrd, smp, append, logfile, timeout, **kw):
+            seen.update(image=image, smp=smp, append=append, logfile=logfile, kw=kw)
+            with open(logfile, "w") as f:
+                f.write(text)
+            return text, 2.0, timed_out
+        images = {k: {"image": f"/img/{k}", "initrd": "/rd"} for k in ("base", "patched")}
+        with tempfile.TemporaryDirectory() as d, mock.patch.object(lab, "BUILD", d), \
+                mock.patch.object(runner, "prepare", lambda arch, opts: images), \
+                mock.patch.object(runner.qemu, "boot", qboot), mock.patch.object(lab, "log"), \
+                mock.patch("sys.stdout", new_callable=__import__("io").StringIO) as out:
+            rc = lab.main(["boot", *argv])
+            seen["names"] = os.listdir(os.path.join(d, "boot"))
+        return rc, out.getvalue(), seen
+
+    def test_a_scenario_by_hand(self):
+        rc, out, seen = self.boot(["--arch", "x86_64", "--kernel", "base", "--scenario", "window"],
+                                  load("x86_64-base-window-hit.log"))
+        self.assertEqual(rc, 1)
+        self.assertEqual(seen["image"], "/img/base")
+        self.assertIn("lab.action=", seen["append"])
+        self.assertEqual(seen["names"], ["x86_64-7.3-base.log"])
+        self.assertIn("window on this log: fail: 1 hotplug operation(s) inside the window", out)
+        self.assertIn("generation 0: 232 lines, 22 lab events, 1 hotplug operation(s) in the window", out)
+
+    def test_an_action_by_hand(self):
+        rc, out, seen = self.boot(["--arch", "arm64", "--action", "reboot", "--smp", "2"],
+                                  load("arm64-base-teardown-fail.log"))
+        self.assertEqual(rc, 1)                 # the log has splats
+        self.assertIn("lab.action=reboot lab.gens=1", seen["append"])
+        self.assertEqual(seen["smp"], 2)
+        self.assertIn("splat: [    3.467965] Failed to offline CPU2 - error=-11", out)
+
+    def test_bad_input(self):
+        import lab
+        with mock.patch("sys.stderr", new_callable=__import__("io").StringIO) as err:
+            self.assertEqual(lab.main(["boot", "--arch", "nope"]), 2)
+            self.assertEqual(lab.main(["boot", "--base", "5.10"]), 2)
+        self.assertIn("unknown architecture 'nope'", err.getvalue())
+        self.assertIn("unknown base '5.10'", err.getvalue())
+
+    def test_parse_a_log_without_a_reboot_path(self):
+        import lab
+        with tempfile.NamedTemporaryFile("w", suffix=".log") as f, \
+                mock.patch("sys.stdout", new_callable=__import__("io").StringIO) as out:
+            f.write("[    0.000000] Linux version 7.3.4\n")
+            f.flush()
+            self.assertEqual(lab.main(["parse", f.name]), 0)
+        self.assertIn("generation 0: 1 lines, 0 lab events, no reboot path traced", out.getvalue())
+
+
 if __name__ == "__main__":
     unittest.main()
