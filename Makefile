@@ -106,7 +106,6 @@ CHECK_GENS ?= 2
 # Debian's python3: its docutils and ply come from Debian packages.
 PY  := $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 LAB := $(PY) lab/lab.py
-SERIES_DIR = $(if $(filter $(SERIES_BASE),$(BASE)),series,backports/$(BASE))
 
 .PHONY: all lab deps check check-full report list static static-ci static-all test bench torture static-rfc fix static-fix tree export apply validate clean help
 
@@ -134,14 +133,14 @@ check: deps static-ci test
 # every arch).
 CI_ARCHES ?= x86_64,arm64,riscv64
 static-ci:
-	$(PY) scripts/check_series.py --base $(SERIES_BASE)
-	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix sched-deadline-nocpusets --arches $(CI_ARCHES)
-	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix cpu-hotplug-last-housekeeping --arches $(CI_ARCHES)
-	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix riscv-kexec-irqs --arches $(CI_ARCHES)
-	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix x86-real-bsp-ipi-shorthand --arches $(CI_ARCHES)
-	$(PY) scripts/check_series.py --base $(SERIES_BASE) --fix selftests-kexec-hotplug --arches $(CI_ARCHES)
-	$(PY) scripts/check_series.py --base 6.12 --arches x86_64
-	$(PY) scripts/check_series.py --base 6.1 --arches x86_64
+	$(LAB) static --base $(SERIES_BASE)
+	$(LAB) static --base $(SERIES_BASE) --fix sched-deadline-nocpusets --arches $(CI_ARCHES)
+	$(LAB) static --base $(SERIES_BASE) --fix cpu-hotplug-last-housekeeping --arches $(CI_ARCHES)
+	$(LAB) static --base $(SERIES_BASE) --fix riscv-kexec-irqs --arches $(CI_ARCHES)
+	$(LAB) static --base $(SERIES_BASE) --fix x86-real-bsp-ipi-shorthand --arches $(CI_ARCHES)
+	$(LAB) static --base $(SERIES_BASE) --fix selftests-kexec-hotplug --arches $(CI_ARCHES)
+	$(LAB) static --base 6.12 --arches x86_64
+	$(LAB) static --base 6.1 --arches x86_64
 
 check-full: deps static-all test
 	$(LAB) run --runs "$(FULL_RUNS)" --smp $(SMP) \
@@ -158,22 +157,22 @@ list:
 	@$(LAB) list
 
 static:
-	$(PY) scripts/check_series.py --base $(BASE)
+	$(LAB) static --base $(BASE)
 
 static-rfc:
-	$(PY) scripts/check_series.py --base $(RFC_BASE) --rfc
+	$(LAB) static --base $(RFC_BASE) --rfc
 
 # The fixes found on the way, each on the base it is for (FIXES_ON).
 FIXES_ON ?= 7.3:sched-deadline-nocpusets 7.3:cpu-hotplug-last-housekeeping 7.3:riscv-kexec-irqs \
 	7.3:x86-real-bsp-ipi-shorthand 7.3:selftests-kexec-hotplug 6.12:powerpc-optprobes
 
 static-all:
-	$(PY) scripts/check_series.py --base $(SERIES_BASE)
-	$(PY) scripts/check_series.py --base 6.12
-	$(PY) scripts/check_series.py --base 6.1
+	$(LAB) static --base $(SERIES_BASE)
+	$(LAB) static --base 6.12
+	$(LAB) static --base 6.1
 	@set -e; for f in $(FIXES_ON); do \
-		echo "$(PY) scripts/check_series.py --base $${f%%:*} --fix $${f#*:}"; \
-		$(PY) scripts/check_series.py --base $${f%%:*} --fix $${f#*:}; done
+		echo "$(LAB) static --base $${f%%:*} --fix $${f#*:}"; \
+		$(LAB) static --base $${f%%:*} --fix $${f#*:}; done
 
 FIX      ?= powerpc-optprobes
 FIX_ARCH ?= ppc64le
@@ -181,7 +180,7 @@ FIX_BASE ?= 6.12
 FIX_ITER ?= 6
 
 static-fix:
-	$(PY) scripts/check_series.py --base $(FIX_BASE) --fix $(FIX)
+	$(LAB) static --base $(FIX_BASE) --fix $(FIX)
 
 fix: deps
 	$(LAB) run --arch $(FIX_ARCH) --base $(FIX_BASE) --fix $(FIX) --smp $(SMP) --iterations $(FIX_ITER)
@@ -209,26 +208,22 @@ torture: deps
 	$(LAB) torture --base $(TBASE) --arch $(ARCH) --smp $(TSMP) --kexecs $(KEXECS) --gens $(TGENS) --minutes $(TMIN) --cmdline "$(TCMDLINE)" --icount $(TICOUNT) --kernel $(TKERNEL)
 
 tree:
-	sh scripts/tree.sh tree $(BASE) $(SERIES_DIR) build/tree/$(BASE)
+	$(LAB) tree --base $(BASE)
 
 export:
-	sh scripts/tree.sh export $(BASE) $(SERIES_DIR) build/tree/$(BASE)
+	$(LAB) export --base $(BASE)
 
 apply:
 	@test -n "$(KERNEL)" || { echo "usage: make apply KERNEL=/path/to/linux" >&2; exit 2; }
-	sh scripts/tree.sh apply "$(KERNEL)"
+	$(LAB) apply "$(KERNEL)"
 
 # A copy of the user's tree is built twice (as found, and with the series
 # for its version) and run through the lab's scenarios.
 validate:
 	@test -n "$(KERNEL)" || { echo "usage: make validate KERNEL=/path/to/linux [KCONFIG=/path/to/.config] [ARCH=x86_64]" >&2; exit 2; }
-	@test -z "$(KCONFIG)" || test -f "$(KCONFIG)" || { echo "make validate: KCONFIG=$(KCONFIG): no such file" >&2; exit 2; }
-	@base=$$(sh scripts/tree.sh version "$(KERNEL)") && \
-	sh scripts/tree.sh import "$(KERNEL)" build/validate/tree && \
-	$(LAB) run --arch "$(ARCH)" --base $$base --tree build/validate/tree \
-		$(if $(KCONFIG),--kconfig "$(KCONFIG)") --label validate-$$base \
+	$(LAB) validate "$(KERNEL)" --arch "$(ARCH)" $(if $(KCONFIG),--kconfig "$(KCONFIG)") \
 		--scenarios "$(SCENARIOS)" --cmdline "$(CMDLINE)" --smp $(SMP) \
-		--iterations $(ITER) --gens $(GENS)
+		--iterations $(ITER) --gens $(GENS) --command "make validate KERNEL=$(KERNEL)"
 
 clean:
 	rm -rf build

@@ -2,6 +2,10 @@
 """The lab's command line: build, boot, compare.
 
   lab.py run   [--arch x86_64,arm64] [--base 7.3] [--scenarios a,b] [--qemu backports] ...
+  lab.py deps  [--qemu backports]          (what make deps runs; make deps needs no Python)
+  lab.py static [--base 7.3] [--fix NAME | --rfc] [--arches a,b]
+  lab.py tree|export [--base 7.3]
+  lab.py apply KERNEL ; lab.py validate KERNEL [--kconfig .config] [--arch x86_64] ...
   lab.py build [--arch x86_64] [--base 7.3]
   lab.py boot  [--arch x86_64] [--base 7.3] [--kernel patched] [--scenario NAME | --action kexec] ...
   lab.py report [--results build/report/results.json] [--name NAME] [--readme README.md]
@@ -22,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from labtool import arch as archmod  # noqa: E402
 from labtool import kernel, qemu, report, runner, scenarios  # noqa: E402
-from labtool.util import BUILD, LabError, fmt_secs, log  # noqa: E402
+from labtool.util import BUILD, ROOT, LabError, fmt_secs, log  # noqa: E402
 
 
 RFC_BASE = next(iter(kernel.RFC_DIRS))
@@ -85,6 +89,58 @@ def cmd_run(a):
         print(line)
     print(report.closing_line(results))
     return 1 if report.counts(results)[1] else 0
+
+
+def script(*args):
+    """One of scripts/, from the project's root; its exit code."""
+    import subprocess
+    return subprocess.call(list(args), cwd=ROOT)
+
+
+def cmd_deps(a):
+    rc = script("sh", "scripts/install-deps.sh")
+    if rc == 0 and a.qemu == "backports":
+        rc = script("sh", "scripts/fetch-qemu.sh")
+    return rc
+
+
+def cmd_static(a):
+    """The static checks of a series (scripts/check_series.py)."""
+    return script(sys.executable, "scripts/check_series.py", "--base", a.base,
+                  *(["--fix", a.fix] if a.fix else []), *(["--rfc"] if a.rfc else []),
+                  *(["--arches", a.arches] if a.arches else []))
+
+
+def cmd_tree(a):
+    """build/tree/BASE: the base with its series as commits; export: the series back from it."""
+    if a.base not in kernel.BASES:
+        raise LabError(f"unknown base '{a.base}'; supported: {', '.join(kernel.BASES)}")
+    return script("sh", "scripts/tree.sh", a.cmd, a.base, os.path.relpath(kernel.series_dir(a.base), ROOT),
+                  os.path.relpath(kernel.tree_dir(a.base), ROOT))
+
+
+def cmd_apply(a):
+    return script("sh", "scripts/tree.sh", "apply", a.kernel)
+
+
+def cmd_validate(a):
+    """A copy of the user's tree, built without and with the series for its
+    version, through the lab's scenarios."""
+    import subprocess
+    if a.kconfig and not os.path.isfile(a.kconfig):
+        raise LabError(f"--kconfig {a.kconfig}: no such file")
+    p = subprocess.run(["sh", "scripts/tree.sh", "version", a.kernel], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if p.returncode:
+        return p.returncode
+    base = p.stdout.strip()
+    tree = os.path.join(BUILD, "validate", "tree")
+    rc = script("sh", "scripts/tree.sh", "import", a.kernel, tree)
+    if rc:
+        return rc
+    return cmd_run(argparse.Namespace(runs="", base=base, arch=a.arch, tree=tree, kconfig=a.kconfig,
+                                      label=f"validate-{base}", scenarios=a.scenarios, cmdline=a.cmdline,
+                                      smp=a.smp, iterations=a.iterations, gens=a.gens, rates=False, fix=None,
+                                      command=a.command))
 
 
 def _opts(base):
@@ -256,6 +312,35 @@ def main(argv=None):
                                  "the base plus that fix, and the scenarios are the ones that show it")
     r.add_argument("--command", help="how the run was started, for the report (make passes its target)")
     r.set_defaults(func=cmd_run)
+    de = sub.add_parser("deps", help="install what is missing (scripts/install-deps.sh; --qemu backports: "
+                                     "also QEMU 10, scripts/fetch-qemu.sh); make deps runs the same scripts")
+    de.set_defaults(func=cmd_deps)
+    st = sub.add_parser("static", help="the static checks of a series: checkpatch, git am, kernel-doc, "
+                                       "rst, shellcheck, every patch compiled (scripts/check_series.py)")
+    st.add_argument("--base", default=kernel.SERIES_BASE, help="the base whose series to check")
+    st.add_argument("--fix", help="check fixes/FIX instead")
+    st.add_argument("--rfc", action="store_true", help="check the RFC instead")
+    st.add_argument("--arches", default="", help="compile for these arches only, comma-separated")
+    st.set_defaults(func=cmd_static)
+    for name, what in (("tree", "build/tree/BASE: the base with its series as commits on branch 'series'"),
+                       ("export", "write the series of BASE back from build/tree/BASE")):
+        tr = sub.add_parser(name, help=what)
+        tr.add_argument("--base", default=kernel.SERIES_BASE, help="the base")
+        tr.set_defaults(func=cmd_tree)
+    ap = sub.add_parser("apply", help="apply the series for a tree's version to it, all or nothing")
+    ap.add_argument("kernel", help="a Linux source tree")
+    ap.set_defaults(func=cmd_apply)
+    va = sub.add_parser("validate", help="run the lab on a copy of a tree, without and with the series")
+    va.add_argument("kernel", help="a Linux source tree (7.3, 6.12 or 6.1)")
+    va.add_argument("--kconfig", help="its .config to start from")
+    va.add_argument("--arch", default="x86_64", help="architectures, comma-separated")
+    va.add_argument("--scenarios", default="", help="scenarios, comma-separated (default: every one)")
+    va.add_argument("--cmdline", default="", help="extra kernel parameters for every guest")
+    va.add_argument("--smp", type=int, default=4, help="vCPUs per guest (1-16)")
+    va.add_argument("--iterations", type=int, default=3, help="runs of the racy scenarios")
+    va.add_argument("--gens", type=int, default=3, help="kexecs in a chain")
+    va.add_argument("--command", help="how the run was started, for the report")
+    va.set_defaults(func=cmd_validate)
     bu = sub.add_parser("build", help="build (or reuse) the base and patched kernels and their initramfs")
     bu.add_argument("--arch", default="x86_64", help="architectures, comma-separated")
     bu.add_argument("--base", default=kernel.SERIES_BASE, help=f"bases, comma-separated: {', '.join(kernel.BASES)}")
@@ -318,7 +403,7 @@ def main(argv=None):
     o.set_defaults(func=cmd_torture)
     t = sub.add_parser("test", help="the lab's unit tests (recorded logs, no VM)")
     t.set_defaults(func=cmd_test)
-    for sp in (r, b, o, bu, bo):
+    for sp in (r, b, o, bu, bo, de, va):
         sp.add_argument("--qemu", default=qemu.chosen(), choices=qemu.QEMUS,
                         help="the QEMU to run: Debian 12's (system) or bookworm-backports' QEMU 10 with "
                              "its firmware, unpacked by scripts/fetch-qemu.sh (backports); default: "
@@ -328,10 +413,10 @@ def main(argv=None):
         p.error(f"--kernel {a.kernel!r}: rfc, patched or base, comma-separated")
     if a.cmd == "torture" and a.icount not in ("off", "arch") and not a.icount.isdigit():
         p.error(f"--icount {a.icount!r}: a shift from 0 to 10, 'off' or 'arch'")
-    if a.cmd in ("run", "boot") and not 1 <= a.smp <= 16:
+    if a.cmd in ("run", "boot", "validate") and not 1 <= a.smp <= 16:
         p.error("--smp must be between 1 and 16")
     try:
-        if hasattr(a, "qemu"):
+        if hasattr(a, "qemu") and a.cmd != "deps":     # deps may be what fetches it
             qemu.use(a.qemu)
         return a.func(a)
     except LabError as e:
