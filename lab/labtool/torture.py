@@ -73,7 +73,7 @@ def session(arch, img, t, smp, gens, cmdline, icount, outdir, base=None):
     sc = scenarios.select(["kexec-storm"], iterations=1, gens=gens, smp=smp)[0]
     logfile = os.path.join(outdir, f"{arch.name}-{t.kname}-smp{smp}-{t.sessions}.log")
     append = qemu.cmdline(arch, " ".join(x for x in (scenarios.guest_params(sc), cmdline) if x), base)
-    run = runner.boot(arch, img, smp, append, logfile, runner.timeout_for(sc), icount=icount)
+    run = runner.boot(arch, img, smp, append, logfile, runner.timeout_for(sc, smp), icount=icount)
     ok, evidence, n = check_session(run, sc, t.kname)
     evidence += runner.snapshot_note(arch, img, logfile)
     t.sessions += 1

@@ -428,6 +428,14 @@ class Rounds(unittest.TestCase):
         self.assertEqual(seen, ["base", "patched"])
 
 
+class Timeout(unittest.TestCase):
+    def test_scales_with_vcpus_past_four(self):
+        sc = SimpleNamespace(gens=25)
+        self.assertEqual(runner.timeout_for(sc), 90 + 45 * 25)
+        self.assertEqual(runner.timeout_for(sc, 2), 90 + 45 * 25)
+        self.assertEqual(runner.timeout_for(sc, 8), 90 + 90 * 25)
+
+
 class Types(unittest.TestCase):
     """Typed expectations, outcomes and verdicts; strings in results.json."""
 
