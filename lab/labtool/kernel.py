@@ -177,6 +177,14 @@ def fragments(arch, base=None):
     return frags
 
 
+def fragment(name):
+    """lab/config/<name>.config, which must exist."""
+    p = os.path.join(LAB, "config", f"{name}.config")
+    if not os.path.exists(p):
+        raise ConfigError(f"no config fragment {p}")
+    return p
+
+
 def wanted_options(paths):
     opts = {}
     for p in paths:
@@ -223,16 +231,19 @@ def image_dir(base, arch, kernel):
     return os.path.join(BUILD, "images", base, arch.name, kernel)
 
 
-def build(base, arch, kernel, tree=None, kconfig=None, label=None):
+def build(base, arch, kernel, tree=None, kconfig=None, label=None, extra=()):
     """Build one kernel; return the directory with its image and vmlinux.
 
     tree/kconfig/label let 'make validate' build a user's tree: the tree
     must have branches or tags 'base' and 'series' (see prepare_user_tree).
+    extra: names of more fragments in lab/config/ (a scenario's own
+    options); such kernels get an object directory of their own, so that
+    the plain ones stay incremental.
     """
     tree = tree or tree_dir(base)
-    label = label or base
+    label = (label or base) + "".join(f"+{x}" for x in extra)
     rev = REVS.get(kernel, kernel)    # fix-<name>: the branch of prepare_fix()
-    frags = fragments(arch, base)
+    frags = fragments(arch, base) + [fragment(x) for x in extra]
     obj = os.path.join(BUILD, "obj", label, arch.name)
     out = os.path.join(BUILD, "images", label, arch.name, kernel)
     commit = git(tree, "rev-parse", rev)

@@ -49,10 +49,10 @@ class Result:
 
 
 def timeout_for(sc, smp=4):
-    """A VM's time budget: 90 s, and 45 s per kexec at up to 4 vCPUs. Under
-    one host thread (icount) TCG runs the vCPUs in turn, so a kexec takes
-    longer with more of them (riscv64 at 8 vCPUs under make torture: 24
-    kexecs in 1217 s), so the budget per kexec grows with smp past 4."""
+    """A VM's time budget: 90 s, and 45 s per kexec at up to 4 vCPUs. TCG
+    shares the host's cores among the vCPUs, so a kexec takes longer with
+    more of them (riscv64 at 8 vCPUs under make torture: 24 kexecs in
+    1217 s); the budget per kexec grows with smp past 4."""
     return 90 + 45 * sc.gens * max(1.0, smp / 4)
 
 
@@ -251,10 +251,11 @@ def run_scenario(arch, images, sc, opts, logdir):
     return results
 
 
-def prepare(arch, opts):
+def prepare(arch, opts, extra=()):
     """Build (or reuse) both kernels and their initramfs.
 
     With opts.fix, 'patched' is the base plus fixes/<fix>/ instead of the series.
+    extra: config fragments of a scenario's own kernels (Scenario.config).
     """
     fix = getattr(opts, "fix", None)
     if opts.tree:
@@ -268,7 +269,7 @@ def prepare(arch, opts):
     for k in kernel.KERNELS:
         name = f"fix-{fix}" if fix and k == "patched" else k
         images[k] = image_set(arch, kernel.build(opts.base, arch, name, tree=tree, kconfig=opts.kconfig,
-                                                 label=opts.label))
+                                                 label=opts.label, extra=extra))
     return images
 
 
@@ -301,10 +302,16 @@ def run_arch(arch, opts, selected):
     log(f"{arch.name} {opts.label}: kernels ready after {fmt_secs(time.monotonic() - start)}: "
         f"{kernel.describe(src)}; {emu['emulator']}{', ' + emu['firmware'] if emu['firmware'] else ''}")
     out = []
+    variants = {}
     for sc in selected:
         if sc.arches and arch.name not in sc.arches:
             continue
         if sc.bases and opts.base not in sc.bases:
+            continue
+        if sc.qemu_needs and qemu.chosen() != sc.qemu_needs[0]:
+            for k in images:
+                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base),
+                                  Outcome.SKIP, f"needs QEMU={sc.qemu_needs[0]}: {sc.qemu_needs[1]}"))
             continue
         if sc.needs_tools and not all(v["tools"] for v in images.values()):
             for k in images:
@@ -312,7 +319,10 @@ def run_arch(arch, opts, selected):
                                   "Debian kexec-tools not available for this architecture"))
             continue
         t = time.monotonic()
-        res = run_scenario(arch, images, sc, opts, logdir)
+        if sc.config and sc.config not in variants:
+            log(f"{arch.name} {opts.label} {sc.name}: kernels with lab/config/{sc.config}.config")
+            variants[sc.config] = prepare(arch, opts, extra=(sc.config,))
+        res = run_scenario(arch, variants[sc.config] if sc.config else images, sc, opts, logdir)
         out.extend(res[k] for k in kernel.KERNELS)
         log(f"{arch.name} {opts.label} {sc.name}: done in {fmt_secs(time.monotonic() - t)}")
     for r in out:

@@ -64,6 +64,13 @@ class Scenario:
     # Runs only when named (--scenarios): an open investigation, not part
     # of 'make' or 'make check'.
     opt_in: bool = False
+    # Kernels of its own: the arch's configuration plus
+    # lab/config/<config>.config, built next to the others
+    # (kernel.build(extra=...)).
+    config: str = ""
+    # The QEMU it needs (qemu.chosen()), and why; otherwise its cells are
+    # skipped with that reason.
+    qemu_needs: tuple = ()
 
     def check_for(self, base):
         return self.check_by_base.get(base, self.check)
@@ -345,6 +352,48 @@ def check_bad_reboot_s(run, sc):
     return Check(True, msg[0])
 
 
+DCC_NOTICE = "HVC_DCC_SERIALIZE_SMP SUPPORT HAS BEEN ENABLED"
+OFFLINING_REFUSED = "Can't kexec: CPUs cannot be taken offline"
+
+
+def check_load_refused(run, sc):
+    """A driver keeps CPUs from going offline for good (hvc_dcc with
+    HVC_DCC_SERIALIZE_SMP): kexec must refuse to load an image, and say
+    why, rather than go past the device shutdown and then stop in the
+    teardown or take the CPUs down behind the driver's back."""
+    log = run.log
+    g0 = log.generations[0]
+    probed = any(DCC_NOTICE in l for l in g0.lines)
+    if log.splats:
+        g, line = log.splats[0]
+        if probed and g == 0 and "Failed to offline CPU" in line and \
+                any("Starting new kernel" in l for l in g0.lines):
+            # 7.3's teardown asks cpu_down_maps_locked(), which refuses
+            # while CPU hotplug is disabled: BUG() after device shutdown.
+            then = [l for _, l in log.splats[1:2]]
+            return Check(False, f"kexec went ahead with CPU offlining held off by hvc_dcc: {line}"
+                                + (f", then {then[0]}" if then else ""))
+        return Check(False, f"splat in generation {g}: {line}")
+    if run.timed_out:
+        return Check(False, f"timeout after {run.secs:.0f}s; last line: {log.last_line}")
+    if not probed:
+        return Check(False, f"no '{DCC_NOTICE}': hvc_dcc did not probe, nothing holds the CPUs")
+    booted = [g for g in log.generations if g.boot]
+    if len(booted) > 1:
+        downs = len([e for e in g0.events if e.name == "lab_down_start"])
+        return Check(False, f"kexec went ahead with CPU offlining held off by hvc_dcc: {downs} CPU "
+                            f"teardown(s) started "
+                            f"in generation 0, generation {booted[-1].index} booted with "
+                            f"CPUs {booted[-1].boot.get('online')} online")
+    refused = [l.strip() for l in g0.lines if OFFLINING_REFUSED in l]
+    if not refused:
+        return Check(False, f"no '{OFFLINING_REFUSED}'; last line: {log.last_line}")
+    load = [e for e in g0.errors if "load" in e]
+    if not load:
+        return Check(False, f"the guest reported no failed load; last line: {log.last_line}")
+    return Check(True, f"{refused[0]} ({load[0]})")
+
+
 _STOPPED = re.compile(r"Failed to offline CPU(\d+): (?:(\S+) failed with )?(-?\w+)$")
 KEXEC_PANIC = "Kernel panic - not syncing: kexec: a CPU did not go offline"
 
@@ -538,6 +587,19 @@ def all_scenarios(iterations=3, gens=3, smp=4):
                  {"action": "sysfs"}, check_sysfs),
         Scenario("bad-reboot-s", "reboot=s<out of range> on the command line",
                  {"action": "kexec"}, check_bad_reboot_s, append="reboot=s99"),
+        # hvc_dcc with HVC_DCC_SERIALIZE_SMP disables CPU hotplug (base) or
+        # CPU offlining (patched) for good, as Armada 38x does where CPU
+        # hotplug is broken. QEMU 10's DCC registers read as zero and
+        # ignore writes, so the driver's probe succeeds and its hold is
+        # real: base loads the image and kexecs (7.3: its teardown is
+        # refused, -EBUSY, and BUG()s), patched refuses to load it.
+        Scenario("dcc-serialize", "hvc_dcc with HVC_DCC_SERIALIZE_SMP keeps CPUs from going offline; "
+                 "kexec must refuse to load rather than take them down",
+                 {"action": "kexec"}, check_load_refused, config="hvc-dcc-serialize",
+                 fail_signature="kexec went ahead", expect={"base": "fail", "patched": "pass"},
+                 arches=("arm64",),
+                 qemu_needs=("backports", "QEMU 7.2 has no DBGDTRTX_EL0: hvc_dcc's probe faults "
+                                          "(Undefined instruction)")),
         # arm64: kexec -l needs /proc/kcore and the FDT in sysfs, which the
         # lab kernel lacks ("setup_2nd_dtb failed"); kexec -s works there.
         # arm: every kexec there goes through kexec -l (no kexec_file_load),

@@ -333,6 +333,50 @@ class TeardownFailure(unittest.TestCase):
         self.assertIn("timeout", ev)
 
 
+class LoadRefused(unittest.TestCase):
+    """dcc-serialize: hvc_dcc holds CPUs online; kexec must refuse the load."""
+
+    def check(self, text, **kw):
+        sc = scenario("dcc-serialize")
+        return sc.check(run_of(text, **kw), sc)
+
+    def test_patched_refuses_the_load(self):
+        ok, ev, _ = self.check(load("arm64-patched-dcc-serialize.log"))
+        self.assertTrue(ok, ev)
+        self.assertIn("Can't kexec: CPUs cannot be taken offline", ev)
+        self.assertIn("kexec_file_load: Operation not supported", ev)
+
+    def test_base_goes_ahead_and_bugs(self):
+        ok, ev, _ = self.check(load("arm64-base-dcc-serialize.log"))
+        self.assertFalse(ok)
+        self.assertIn(scenario("dcc-serialize").fail_signature, ev)
+        self.assertIn("Failed to offline CPU1 - error=-16", ev)
+        self.assertIn("kernel BUG at", ev)
+
+    def test_no_driver_no_verdict(self):
+        text = load("arm64-patched-dcc-serialize.log").replace(scenarios.DCC_NOTICE, "")
+        ok, ev, _ = self.check(text)
+        self.assertFalse(ok)
+        self.assertIn("did not probe", ev)
+        self.assertNotIn(scenario("dcc-serialize").fail_signature, ev)
+
+    def test_a_second_kernel_is_a_failure(self):
+        text = load("arm64-patched-dcc-serialize.log")
+        text = text.replace("Can't kexec", "no word").replace("LAB: error: kexec_file_load: Operation not supported\n", "")
+        text += "[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x411fd070]\n" \
+                "LAB: boot gen=1 cpu=0 online=0-3 possible=0-3 reboot_cpu=0 hwid=- hwids=-\n"
+        ok, ev, _ = self.check(text)
+        self.assertFalse(ok)
+        self.assertIn("kexec went ahead", ev)
+        self.assertIn("generation 1 booted", ev)
+
+    def test_silence_is_a_failure(self):
+        text = load("arm64-patched-dcc-serialize.log").replace("Can't kexec", "no word")
+        ok, ev, _ = self.check(text)
+        self.assertFalse(ok)
+        self.assertIn("no 'Can't kexec", ev)
+
+
 class Ppc64le(unittest.TestCase):
     """Recorded on ppc64le pseries (SLOF, TCG), patched kernel: CPUs 2-3
     offline before kexec, woken by wake_offline_cpus()."""
