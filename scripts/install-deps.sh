@@ -2,7 +2,10 @@
 # Install what the project needs from Debian's packages, and fetch the
 # source of the bases Debian 12 does not carry (scripts/fetch-source.sh:
 # linux-source-7.3 from trixie-backports, unpacked into cache/src, not
-# installed). Idempotent: does nothing when everything is there already.
+# installed). debootstrap makes the chroot with Debian 13's LoongArch gcc
+# that make static needs for 6.1 (scripts/make-chroot.sh; check_series.py
+# runs it then, not here). Idempotent: does nothing when everything is
+# there already.
 # Installing needs root (apt-get); the fetch does not.
 set -eu
 
@@ -10,7 +13,7 @@ PKGS="linux-source-6.12 linux-source-6.1 make gcc libc6-dev flex bison bc libelf
 libssl-dev ccache cpio xz-utils kmod binutils perl python3 python3-docutils python3-ply python3-git git
 qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-riscv64-linux-gnu gcc-powerpc64le-linux-gnu
-gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck
+gcc-mips64el-linux-gnuabi64 kexec-tools gnuplot-nox shellcheck debootstrap
 qemu-system-misc libc6-dev-riscv64-cross device-tree-compiler
 qemu-system-ppc libc6-dev-ppc64el-cross
 clang-19 lld-19 llvm-19"
