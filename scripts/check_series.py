@@ -12,7 +12,9 @@
   shellcheck   shellcheck -x on every shell script the series touches.
   bisect       every commit of the series compiles the files the series
                touches on each architecture we can cross-compile
-               (loongarch with Debian's clang-19, on 7.3 and 6.12).
+               (loongarch with Debian's clang-19 on 7.3 and 6.12, and with
+               Debian 13's gcc in a trixie chroot under cache/ on 6.1,
+               which the check makes when it first needs it: root only).
 
 With --rfc: the same checks of the RFC series (rfc/fast-teardown/, branch
 'rfc' = 'series' + the RFC), compiled for arm64 and riscv64 only, the
@@ -153,8 +155,8 @@ def check_shellcheck(tree, files, top="series"):
     return bad, f"{len(scripts)} scripts clean"
 
 
-def _make(tree, obj, ar, *targets, logfile=None, what="", jobs=None):
-    return run(kernel.make_cmd(tree, obj, ar, *targets, jobs=jobs), what, logfile=logfile)
+def _make(tree, obj, ar, *targets, logfile=None, what="", jobs=None, base=None):
+    return run(kernel.make_cmd(tree, obj, ar, *targets, jobs=jobs, base=base), what, logfile=logfile)
 
 
 def check_mbox(tree, patches, start, base):
@@ -228,33 +230,43 @@ def check_bisect(tree, base, commits, files, arches=None):
             continue
         if bases and base not in bases:
             continue
-        if ar.llvm and not shutil.which(f"clang{ar.llvm}"):
+        chroot = kernel.uses_chroot(ar, base)
+        if ar.llvm and not chroot and not shutil.which(f"clang{ar.llvm}"):
             bad.append(f"{name}: clang{ar.llvm} is not installed (make deps)")
             continue
         objs = sorted({build_unit(wt, f)[:-2] + ".o" for f in cfiles
                        if (not f.startswith("arch/") or f.startswith(adir)) and name in ONLY_ON.get(f, (name,))})
         if not objs:
             continue
+        if chroot:
+            # Made here, when an arch that needs it is compiled, and only
+            # then (make check compiles 6.1 for x86_64 only).
+            try:
+                kernel.make_chroot(ar)
+            except LabError as e:
+                bad.append(str(e))
+                continue
         obj = os.path.join(BUILD, "compile", base, name)
         logf = os.path.join(BUILD, "compile", base, f"{name}.log")
         os.makedirs(obj, exist_ok=True)
         t = time.monotonic()
         git(wt, "checkout", "-q", "-f", "base")
         if not os.path.exists(os.path.join(obj, ".config")):
-            _make(wt, obj, ar, defconfig, logfile=logf, what=f"{name}: {defconfig}")
+            _make(wt, obj, ar, defconfig, logfile=logf, what=f"{name}: {defconfig}", base=base)
             frag = os.path.join(obj, "check.config")
             with open(frag, "w") as fh:
                 fh.write("\n".join(NEED + need) + "\n")
             run([os.path.join(wt, "scripts/kconfig/merge_config.sh"), "-m", "-O", obj,
                  os.path.join(obj, ".config"), frag], f"{name}: config", logfile=logf)
-            _make(wt, obj, ar, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig")
+            _make(wt, obj, ar, "olddefconfig", logfile=logf, what=f"{name}: olddefconfig", base=base)
         cfg = open(os.path.join(obj, ".config")).read()
         missing = [o for o in NEED + need if o not in cfg.splitlines()]
         if missing:
             bad.append(f"{name}: {defconfig} lacks {missing}")
             continue
-        log(f"compile check {name}: preparing")
-        _make(wt, obj, ar, "prepare", logfile=logf, what=f"{name}: make prepare")
+        log(f"compile check {name}: preparing" +
+            (f", with {ar.chroot_cross}gcc in {kernel.chroot_dir(ar)}" if chroot else ""))
+        _make(wt, obj, ar, "prepare", logfile=logf, what=f"{name}: make prepare", base=base)
         for i, c in enumerate(commits, 1):
             # A commit that changes nothing this arch compiles leaves its
             # build as the commit before left it: nothing to compile.
@@ -268,7 +280,7 @@ def check_bisect(tree, base, commits, files, arches=None):
                 # through arch/arm/mach-mvebu/ and through arch/arm/'s
                 # pattern rule), and two compilers writing one object at
                 # once make ccache fail ("failed to stat ... pmsu.o").
-                _make(wt, obj, ar, *objs, logfile=logf, jobs=1,
+                _make(wt, obj, ar, *objs, logfile=logf, jobs=1, base=base,
                       what=f"{name}: patch {i}/{len(commits)}")
                 done += 1
             except LabError as e:

@@ -27,7 +27,13 @@ FIELDS = ("karch", "cross", "guest_cc", "image", "qemu", "qemu_args", "console",
           "qemu_debug",
           # make static: the defconfig, options added to it, LLVM suffix
           # instead of the cross gcc, the bases compiled (empty: all).
-          "defconfig", "static_config", "llvm", "static_bases")
+          "defconfig", "static_config", "llvm", "static_bases",
+          # make static on bases that Debian 12's compilers cannot build
+          # for the arch: compiled with another Debian release's cross gcc
+          # (chroot_cross prefix) in a chroot of chroot_suite with
+          # chroot_packages, made by scripts/make-chroot.sh under cache/
+          # (kernel.make_cmd(), kernel.make_chroot()).
+          "chroot_bases", "chroot_suite", "chroot_cross", "chroot_packages")
 
 
 class Arch:
@@ -40,6 +46,11 @@ class Arch:
         self.no_trace = self.no_trace.split()
         self.static_config = self.static_config.split()
         self.static_bases = self.static_bases.split()
+        self.chroot_bases = self.chroot_bases.split()
+        self.chroot_packages = self.chroot_packages.split()
+        if self.chroot_bases and not (self.chroot_suite and self.chroot_cross and self.chroot_packages):
+            raise ConfigError(f"lab/arch/{name}.conf: chroot_bases needs chroot_suite, chroot_cross "
+                              f"and chroot_packages")
 
     def __repr__(self):
         return f"Arch({self.name})"

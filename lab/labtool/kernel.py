@@ -21,6 +21,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 
 from . import qemu
 from .util import BUILD, LAB, ROOT, BuildError, ConfigError, LabError, log, run, fmt_secs
@@ -211,12 +212,68 @@ def check_config(dotconfig, opts):
         raise ConfigError(f"{dotconfig}: options not applied (missing dependency?): " + ", ".join(bad))
 
 
-def make_cmd(tree, obj, arch, *targets, jobs=None):
+def uses_chroot(arch, base):
+    """Whether base is compiled for arch in its chroot (chroot_bases in
+    the arch's .conf); without a base (the lab's kernels), never."""
+    return bool(base) and base in getattr(arch, "chroot_bases", ())
+
+
+def chroot_dir(arch):
+    """Where scripts/make-chroot.sh makes the arch's chroot: cache/, which
+    'make clean' keeps."""
+    cache = os.environ.get("LAB_CACHE") or os.path.join(ROOT, "cache")
+    return os.path.join(cache, "chroot", arch.name)
+
+
+def make_chroot(arch):
+    """Make the arch's chroot unless it is there already (the script
+    returns at once then); its progress goes to stderr."""
+    if os.geteuid() != 0:
+        raise LabError(f"{arch.name}: compiling in the {arch.chroot_suite} chroot needs root "
+                       f"(debootstrap, and unshare, mount and chroot for every make)")
+    rc = subprocess.call(["sh", os.path.join(ROOT, "scripts", "make-chroot.sh"), arch.name,
+                          arch.chroot_suite, *arch.chroot_packages], stdout=sys.stderr)
+    if rc:
+        raise LabError(f"{arch.name}: could not make the {arch.chroot_suite} chroot "
+                       f"{chroot_dir(arch)} (scripts/make-chroot.sh exit {rc}, its error above)")
+    return chroot_dir(arch)
+
+
+# Run by unshare in a mount namespace of its own: bind every directory
+# between $1 and -- at the same path inside the chroot $1, then chroot
+# there. The mounts end with the namespace, when make does.
+IN_CHROOT = ('r=$1; shift; while [ "$1" != -- ]; do '
+             'mkdir -p "$r$1" && mount --bind "$1" "$r$1" || exit 125; shift; done; '
+             'shift; exec chroot "$r" "$@"')
+
+
+def _outermost(paths):
+    """paths without those inside another of them."""
+    out = []
+    for p in sorted({os.path.abspath(p) for p in paths}, key=len):
+        if not any(p == d or p.startswith(d.rstrip(os.sep) + os.sep) for d in out):
+            out.append(p)
+    return out
+
+
+def make_cmd(tree, obj, arch, *targets, jobs=None, base=None):
     """The kernel's make for arch, with ccache when there is one.
 
     llvm in the arch's .conf: Debian's clang and LLVM tools of that suffix
-    (LLVM=-19) instead of a cross gcc.
+    (LLVM=-19) instead of a cross gcc. On the arch's chroot_bases (make
+    static passes base): its chroot_cross gcc, in its chroot (make_chroot()
+    makes it), with the project, build/, the tree and the object directory
+    bound at the same paths inside, so that every path on make's command
+    line and in its output is the one outside; no ccache there (none is
+    installed in it).
     """
+    jobs = f"-j{jobs or os.cpu_count() or 2}"
+    if uses_chroot(arch, base):
+        cross = arch.chroot_cross
+        make = ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
+                f"CROSS_COMPILE={cross}", f"CC={cross}gcc", jobs, *targets]
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", IN_CHROOT, "in-chroot",
+                chroot_dir(arch), *_outermost([ROOT, BUILD, tree, obj]), "--", *make]
     if getattr(arch, "llvm", ""):
         tools, cc = [f"LLVM={arch.llvm}"], f"clang{arch.llvm}"
     else:
@@ -224,7 +281,7 @@ def make_cmd(tree, obj, arch, *targets, jobs=None):
     if shutil.which("ccache"):
         cc = f"ccache {cc}"
     return ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
-            *tools, f"CC={cc}", f"-j{jobs or os.cpu_count() or 2}", *targets]
+            *tools, f"CC={cc}", jobs, *targets]
 
 
 def image_dir(base, arch, kernel):
