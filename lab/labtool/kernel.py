@@ -267,21 +267,21 @@ def make_cmd(tree, obj, arch, *targets, jobs=None, base=None):
     line and in its output is the one outside; no ccache there (none is
     installed in it).
     """
-    jobs = f"-j{jobs or os.cpu_count() or 2}"
-    if uses_chroot(arch, base):
-        cross = arch.chroot_cross
-        make = ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
-                f"CROSS_COMPILE={cross}", f"CC={cross}gcc", jobs, *targets]
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", IN_CHROOT, "in-chroot",
-                chroot_dir(arch), *_outermost([ROOT, BUILD, tree, obj]), "--", *make]
-    if getattr(arch, "llvm", ""):
+    chroot = uses_chroot(arch, base)
+    if chroot:
+        tools, cc = [f"CROSS_COMPILE={arch.chroot_cross}"], f"{arch.chroot_cross}gcc"
+    elif getattr(arch, "llvm", ""):
         tools, cc = [f"LLVM={arch.llvm}"], f"clang{arch.llvm}"
     else:
         tools, cc = [f"CROSS_COMPILE={arch.cross}"], f"{arch.cross}gcc"
-    if shutil.which("ccache"):
+    if shutil.which("ccache") and not chroot:
         cc = f"ccache {cc}"
-    return ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
-            *tools, f"CC={cc}", jobs, *targets]
+    make = ["make", "-s", "-C", tree, f"O={obj}", f"ARCH={arch.karch}",
+            *tools, f"CC={cc}", f"-j{jobs or os.cpu_count() or 2}", *targets]
+    if not chroot:
+        return make
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", IN_CHROOT, "in-chroot",
+            chroot_dir(arch), *_outermost([ROOT, BUILD, tree, obj]), "--", *make]
 
 
 def image_dir(base, arch, kernel):

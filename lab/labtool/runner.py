@@ -308,15 +308,13 @@ def run_arch(arch, opts, selected):
             continue
         if sc.bases and opts.base not in sc.bases:
             continue
-        if sc.qemu_needs and qemu.chosen() != sc.qemu_needs[0]:
-            for k in images:
-                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base),
-                                  Outcome.SKIP, f"needs QEMU={sc.qemu_needs[0]}: {sc.qemu_needs[1]}"))
-            continue
-        if sc.needs_tools and not all(v["tools"] for v in images.values()):
-            for k in images:
-                out.append(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base), Outcome.SKIP,
-                                  "Debian kexec-tools not available for this architecture"))
+        skip = (f"needs QEMU={sc.qemu_needs[0]}: {sc.qemu_needs[1]}"
+                if sc.qemu_needs and qemu.chosen() != sc.qemu_needs[0] else
+                "Debian kexec-tools not available for this architecture"
+                if sc.needs_tools and not all(v["tools"] for v in images.values()) else None)
+        if skip:
+            out.extend(Result(arch.name, opts.label, k, sc.name, sc.expected(arch.name, k, opts.base),
+                              Outcome.SKIP, skip) for k in images)
             continue
         t = time.monotonic()
         if sc.config and sc.config not in variants:
